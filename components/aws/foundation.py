@@ -1,0 +1,131 @@
+"""The AWS foundation: KMS, network, EKS with GPU pools, buckets, ECR, RDS and workload identity.
+
+Implements `components.foundation.Foundation`, the only thing the layers above see.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws import iam
+from components.aws.cluster import EksCluster
+from components.aws.database import Database
+from components.aws.gpu_pool import GpuNodePool
+from components.aws.kms import AccountInfo, KmsKeys
+from components.aws.network import Network
+from components.aws.registry import Registry
+from components.aws.storage import Buckets
+from components.context import PlatformContext
+from components.foundation import Foundation, IdentityAccess, IdentityBinding
+
+S3_READ = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
+S3_WRITE = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts"]
+ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+
+class AwsFoundation(pulumi.ComponentResource, Foundation):
+    account: AccountInfo
+    keys: KmsKeys
+    network: Network
+    eks: EksCluster
+    storage: Buckets
+    registry: Registry
+    db: Database
+    pools: list[GpuNodePool]
+
+    def __init__(self, name: str, ctx: PlatformContext, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:Foundation", name, None, opts)
+        self._ctx = ctx
+        spec = ctx.spec
+        self.cloud, self.region = "aws", spec.region
+
+        provider = aws.Provider(
+            f"{name}-provider", region=spec.region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
+        invoke = pulumi.InvokeOptions(provider=provider)
+        identity = aws.get_caller_identity(opts=invoke)
+        partition = aws.get_partition(opts=invoke)
+        self.account = AccountInfo(
+            account_id=identity.account_id, partition=partition.partition, region=spec.region,
+            dns_suffix=partition.dns_suffix,
+        )
+        cluster_name = ctx.prefix
+
+        self.keys = KmsKeys(f"{name}-kms", ctx, self.account, opts=child)
+        self.network = Network(f"{name}-network", ctx, self.account, self.keys.arn("logs"), cluster_name, opts=child)
+        self.eks = EksCluster(f"{name}-eks", ctx, self.account, self.network, self.keys, cluster_name, opts=child)
+        self.pools = [
+            GpuNodePool(f"{name}-gpu-{pool.name}", ctx, pool, self.eks, self.network, self.keys, opts=child)
+            for pool in spec.gpu_pools
+        ]
+        self.storage = Buckets(f"{name}-buckets", ctx, self.account, self.keys.arn("storage"), opts=child)
+        self.registry = Registry(f"{name}-ecr", ctx, self.keys.arn("registry"), opts=child)
+        self.db = Database(f"{name}-db", ctx, self.network, self.keys, self.eks.security_group_id, opts=child)
+
+        self.kube_provider = self.eks.provider
+        self.cluster_name = self.eks.name
+        self.kubeconfig = self.eks.kubeconfig
+        self.buckets = self.storage.refs
+        self.registry_urls = self.registry.urls
+        self.database = self.db.ref
+        self.gpu_pools = [p.ref for p in self.pools]
+        self._child = child
+        self.register_outputs({"cluster_name": self.cluster_name})
+
+    def identity_policy(self, access: IdentityAccess) -> dict:
+        """The IAM policy for `access`: object actions on the named prefixes only, list limited to
+        those prefixes, KMS use only through S3, and image pulls from the platform's repositories."""
+        statements = []
+        kms_actions = {"kms:Decrypt", "kms:DescribeKey"}
+        for i, grant in enumerate(access.buckets):
+            if grant.bucket not in self.storage.buckets:
+                raise ValueError(
+                    f"bind_identity: unknown bucket '{grant.bucket}' (buckets: {', '.join(self.storage.buckets)})"
+                )
+            arn = self.storage.buckets[grant.bucket].bucket.arn
+            prefix = grant.prefix.strip("/")
+            objects = pulumi.Output.concat(arn, "/", f"{prefix}/*" if prefix else "*")
+            actions = S3_READ + (S3_WRITE if grant.mode == "read-write" else [])
+            if grant.mode == "read-write":
+                kms_actions |= {"kms:GenerateDataKey", "kms:Encrypt"}
+            statements.append(iam.allow(actions, [objects], sid=f"Objects{i}"))
+            listing = iam.allow(["s3:ListBucket", "s3:GetBucketLocation"], [arn], sid=f"List{i}")
+            if prefix:
+                listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+            statements.append(listing)
+        if access.buckets:
+            statements.append(
+                iam.allow(
+                    sorted(kms_actions),
+                    [self.keys.arn("storage")],
+                    sid="StorageKeyThroughS3",
+                    StringEquals={"kms:ViaService": f"s3.{self.account.region}.{self.account.dns_suffix}"},
+                )
+            )
+        if access.registry_pull and self.registry.repositories:
+            statements.append(
+                iam.allow(ECR_PULL, [r.arn for r in self.registry.repositories.values()], sid="PullPlatformImages")
+            )
+            # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
+            statements.append(iam.allow(["ecr:GetAuthorizationToken"], ["*"], sid="RegistryLogin"))
+        return iam.document(*statements)
+
+    def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:
+        policy = self.identity_policy(access)
+        role = self.eks.irsa_role(
+            f"wi-{namespace}-{service_account}",
+            self._ctx,
+            namespace,
+            service_account,
+            inline=policy if policy["Statement"] else None,
+            team=namespace,
+        )
+        return IdentityBinding(
+            namespace=namespace,
+            service_account=service_account,
+            principal=role.arn,
+            annotations=role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn}),
+        )

@@ -1,0 +1,119 @@
+"""The small interface every cloud foundation exposes to the layers above it.
+
+The Kubernetes layer, the model registry, serving and training components consume only this: a
+kube provider, the buckets, the registry, the database, the GPU pools and `bind_identity`. They
+never import a cloud SDK. A third cloud is one new package that implements `Foundation`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "present"
+SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
+
+# Node labels the platform sets on its pools, identical on every cloud (Kueue flavors, node
+# selectors and the policy packs match on these, never on cloud-specific labels).
+LABEL_POOL = "ml-platform/pool"
+LABEL_ACCELERATOR = "ml-platform/accelerator"
+LABEL_CAPACITY = "ml-platform/capacity"
+LABEL_PURPOSE = "ml-platform/purpose"
+LABEL_ROLE = "ml-platform/role"
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+GPU_TAINT = Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE, "NoSchedule")
+SYSTEM_TAINT = Taint(SYSTEM_TAINT_KEY, "true", "NoSchedule")
+
+
+@dataclass(frozen=True)
+class BucketRef:
+    """A platform bucket: `key` is the logical name (datasets, artifacts, models, logs, ...)."""
+
+    key: str
+    name: pulumi.Output[str]
+    uri: pulumi.Output[str]  # s3://name or gs://name
+
+
+@dataclass(frozen=True)
+class DatabaseRef:
+    """The model-registry PostgreSQL database. The password never leaves the cloud's secret store."""
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    database: str
+    username: str
+    password_secret: pulumi.Output[str]  # ARN (AWS Secrets Manager) / secret id (GCP Secret Manager)
+
+
+@dataclass(frozen=True)
+class NodePoolRef:
+    """What a scheduler needs to place pods on a GPU pool."""
+
+    name: str
+    accelerator: str
+    gpus_per_node: int
+    machine_type: str
+    capacity: str
+    min_nodes: int
+    max_nodes: int
+    node_labels: dict[str, str]
+    taints: tuple[Taint, ...] = (GPU_TAINT,)
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """Access to one bucket prefix: `prefix=""` means the whole bucket."""
+
+    bucket: str
+    prefix: str = ""
+    mode: Literal["read", "read-write"] = "read"
+
+
+@dataclass(frozen=True)
+class IdentityAccess:
+    buckets: tuple[BucketAccess, ...] = ()
+    registry_pull: bool = True
+
+
+@dataclass(frozen=True)
+class IdentityBinding:
+    """The cloud identity bound to one Kubernetes service account."""
+
+    namespace: str
+    service_account: str
+    principal: pulumi.Output[str]  # IAM role ARN / Google service account email
+    annotations: pulumi.Output[dict[str, str]]  # to put on the Kubernetes ServiceAccount
+
+
+class Foundation(ABC):
+    """Implemented by each cloud's foundation component (`components.aws.AwsFoundation`, ...).
+
+    The attributes are set by the implementation's constructor; consumers only read them.
+    """
+
+    cloud: str
+    region: str
+    kube_provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # secret
+    buckets: dict[str, BucketRef]
+    registry_urls: dict[str, pulumi.Output[str]]  # repository name -> pushable/pullable URL
+    database: DatabaseRef
+    gpu_pools: list[NodePoolRef]
+
+    @abstractmethod
+    def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:
+        """A cloud identity that exactly `namespace/service_account` can assume, with only `access`."""

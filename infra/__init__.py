@@ -1,0 +1,1 @@
+"""The Pulumi program, the stack configuration schema, offline synthesis and the `mlplat` CLI."""

@@ -1,0 +1,620 @@
+"""The stack configuration: one validated object per stack file.
+
+A stack file (`stacks/Pulumi.<stack>.yaml`) carries the whole environment under the structured key
+`ml-platform:platform`. This module turns that mapping into a `PlatformSpec` (pydantic), fills the
+environment-aware defaults (dev / staging / prod) and checks everything a provider would only
+reject half-way through a `pulumi up`: unknown keys, wrong types, accelerators a cloud does not
+offer, min > max, duplicate names, bad CIDRs.
+
+Every failure is a `ConfigError` whose text is one line naming the file and the key path:
+
+    stacks/Pulumi.x.yaml: platform.gpuPools[1].accelerator: unknown accelerator 'nvidia-h1000' (known: ...)
+
+Keys are camelCase in the stack file (as Pulumi config usually is); attributes are snake_case here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from components import catalog
+
+PROJECT = "ml-platform"
+CONFIG_KEY = f"{PROJECT}:platform"
+STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+
+# Kubernetes minor versions in standard support on the managed services (EKS: 14 months from
+# release; 1.34 ends 2026-12-02, 1.35 ends 2027-03-27). Extended support costs 6x per cluster hour,
+# so the platform only offers versions in standard support and pins the upgrade policy to STANDARD.
+SUPPORTED_KUBERNETES_VERSIONS: dict[str, tuple[str, ...]] = {
+    "aws": ("1.34", "1.35", "1.36"),
+    "gcp": ("1.34", "1.35", "1.36"),
+}
+DEFAULT_KUBERNETES_VERSION = "1.35"
+
+DEFAULT_SYSTEM_MACHINE = {"aws": "m6i.xlarge", "gcp": "e2-standard-4"}
+DATABASE_CLASSES: dict[str, dict[str, str]] = {
+    "aws": {"small": "db.t4g.medium", "medium": "db.m7g.large", "large": "db.r6g.xlarge"},
+    "gcp": {"small": "db-custom-2-7680", "medium": "db-custom-4-15360", "large": "db-custom-8-30720"},
+}
+REQUIRED_BUCKETS = ("datasets", "artifacts", "models", "logs")
+DEFAULT_REPOSITORIES = ("training", "serving")
+
+_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_AWS_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
+
+
+class ConfigError(Exception):
+    """A user error in a stack file: `str()` is one line, ready to print."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        self.source, self.path, self.message = source, path, message
+        where = f"{source}: {path}: " if path else f"{source}: "
+        super().__init__(where + message)
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
+class Capacity(StrEnum):
+    on_demand = "on-demand"
+    spot = "spot"
+    reserved = "reserved"
+
+
+class _Model(BaseModel):
+    """Base for every section: camelCase keys, unknown keys rejected, assignment re-validated."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=False,
+        str_strip_whitespace=True,
+    )
+
+
+def _check_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _LABEL_PREFIX.match(prefix))) or not (
+            0 < len(name) <= 63 and _LABEL_NAME.match(name)
+        ):
+            raise ValueError(f"'{key}' is not a valid Kubernetes label key")
+        if len(value) > 63 or (value and not _LABEL_NAME.match(value)):
+            raise ValueError(f"'{value}' (label '{key}') is not a valid Kubernetes label value")
+    return labels
+
+
+def _dns_label(value: str, max_len: int) -> str:
+    if len(value) > max_len or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"'{value}' must be a lowercase DNS label: letters, digits and '-', "
+            f"starting with a letter, at most {max_len} characters"
+        )
+    return value
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+
+class NetworkSpec(_Model):
+    """The VPC: created from `cidr` across `azCount` zones, or an existing one (`existingVpcId`)."""
+
+    cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
+    az_count: int | None = Field(default=None, ge=2, le=4, description="default: dev 2, else 3")
+    nat: Literal["single", "per-az"] | None = Field(default=None, description="default: dev single, else per-az")
+    interface_endpoints: bool | None = Field(default=None, description="ECR/STS/logs endpoints; default prod")
+    flow_logs: bool = True
+    flow_log_retention_days: int = Field(default=90, ge=1)
+    existing_vpc_id: str | None = None
+    existing_private_subnet_ids: list[str] = Field(default_factory=list)
+    existing_public_subnet_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("cidr")
+    @classmethod
+    def _private_cidr(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not cidr.is_private:
+            raise ValueError(f"{cidr} is not a private (RFC 1918) range")
+        if not 16 <= cidr.prefixlen <= 20:
+            raise ValueError(f"{cidr}: the VPC needs a /16 to /20 range (GPU pods take one IP each)")
+        return cidr
+
+    @property
+    def bring_your_own(self) -> bool:
+        return self.existing_vpc_id is not None
+
+
+class ClusterSpec(_Model):
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    endpoint_access: Literal["private", "public-and-private"] | None = Field(
+        default=None, description="default: prod private, else public-and-private limited to allowedCidrs"
+    )
+    allowed_cidrs: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    admin_principals: list[str] = Field(
+        default_factory=list, description="IAM role/user ARNs given cluster-admin through access entries"
+    )
+    creator_admin: bool = Field(default=True, description="grant the identity running `pulumi up` admin")
+    log_retention_days: int = Field(default=90, ge=1)
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _no_world(cls, cidrs: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+        for cidr in cidrs:
+            if cidr.prefixlen == 0:
+                raise ValueError("0.0.0.0/0 opens the Kubernetes API to the internet; list office/VPN ranges")
+        return cidrs
+
+    @field_validator("admin_principals")
+    @classmethod
+    def _arns(cls, arns: list[str]) -> list[str]:
+        for arn in arns:
+            if not _AWS_ARN.match(arn) and not arn.startswith(("user:", "group:", "serviceAccount:")):
+                raise ValueError(f"'{arn}' is not an IAM role/user ARN (or a GCP 'user:'/'group:' member)")
+        return arns
+
+
+class SystemPoolSpec(_Model):
+    """On-demand nodes for platform services, tainted `CriticalAddonsOnly` so workloads stay off."""
+
+    machine_type: str | None = Field(default=None, description="default: m6i.xlarge (AWS), e2-standard-4 (GCP)")
+    min_nodes: int = Field(default=2, ge=1)
+    max_nodes: int = Field(default=4, ge=1)
+    disk_size_gb: int = Field(default=50, ge=20, le=1000)
+
+
+class GpuPoolSpec(_Model):
+    name: str
+    accelerator: str
+    gpus_per_node: int = Field(default=1, ge=1)
+    capacity: Capacity | None = Field(default=None, description="default: dev spot, else on-demand")
+    reservation_id: str | None = None
+    min_nodes: int = Field(default=0, ge=0)
+    max_nodes: int = Field(default=2, ge=1, le=1000)
+    disk_size_gb: int = Field(default=200, ge=100, le=16000)
+    purpose: Literal["training", "serving", "general"] = "general"
+    node_image: Literal["al2023", "bottlerocket", "cos"] | None = Field(
+        default=None, description="AWS: al2023 (default) or bottlerocket NVIDIA AMIs; GCP: cos"
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 20)
+
+    @field_validator("accelerator")
+    @classmethod
+    def _known_accelerator(cls, value: str) -> str:
+        catalog.accelerator(value)  # CatalogError (a ValueError) names the known ones
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        _check_labels(labels)
+        return labels
+
+
+class BucketSpec(_Model):
+    name: str
+    versioning: bool = True
+    noncurrent_version_days: int | None = Field(default=None, ge=1, description="default: dev 7, else 30")
+    expiration_days: int | None = Field(default=None, ge=1, description="expire current objects (logs: 365)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 20)
+
+
+class RepositorySpec(_Model):
+    name: str
+    keep_tagged_images: int = Field(default=100, ge=1)
+    untagged_expiry_days: int = Field(default=7, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 40)
+
+
+class DatabaseSpec(_Model):
+    """The model-registry (MLflow) PostgreSQL database."""
+
+    size: Literal["small", "medium", "large"] = "small"
+    instance_class: str | None = Field(default=None, description="overrides size: db.* (AWS) or db-custom-* (GCP)")
+    storage_gb: int = Field(default=50, ge=20, le=65536)
+    max_storage_gb: int = Field(default=500, ge=20, le=65536)
+    postgres_version: Literal["15", "16", "17"] = "16"
+    backup_retention_days: int | None = Field(default=None, ge=1, le=35, description="default: prod 14, else 7")
+    multi_az: bool | None = Field(default=None, description="default: prod")
+
+
+class TeamSpec(_Model):
+    name: str
+    owner: str
+    cost_center: str | None = None
+    gpu_quota: dict[str, int] = Field(default_factory=dict, description="accelerator -> GPUs")
+    cpu_quota: int = Field(default=32, ge=1, description="vCPUs")
+    memory_quota_gib: int = Field(default=128, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 30)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"'{value}' is not an email address")
+        return value
+
+    @field_validator("gpu_quota")
+    @classmethod
+    def _quota(cls, quota: dict[str, int]) -> dict[str, int]:
+        for accel, gpus in quota.items():
+            catalog.accelerator(accel)
+            if gpus < 0:
+                raise ValueError(f"{accel}: a GPU quota cannot be negative")
+        return quota
+
+
+class GovernanceSpec(_Model):
+    cost_center: str
+    owner: str
+    allowed_regions: list[str] = Field(default_factory=list, description="default: [region]")
+    data_classification: Literal["public", "internal", "confidential", "restricted"] = "internal"
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"'{value}' is not an email address")
+        return value
+
+    @field_validator("cost_center")
+    @classmethod
+    def _cost_center(cls, value: str) -> str:
+        if not value:
+            raise ValueError("a cost center is required (it tags every resource)")
+        return value
+
+
+class PlatformSpec(_Model):
+    """The whole environment. `resolve()` fills environment defaults and runs cross-field checks."""
+
+    name: str = Field(default="mlp", description="short prefix for physical names")
+    cloud: Literal["aws", "gcp"]
+    region: str
+    project: str | None = Field(default=None, description="GCP project id (GCP only)")
+    environment: Environment
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
+    gpu_pools: list[GpuPoolSpec] = Field(default_factory=list)
+    buckets: list[BucketSpec] = Field(default_factory=list)
+    repositories: list[RepositorySpec] = Field(default_factory=list)
+    database: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    teams: list[TeamSpec] = Field(default_factory=list)
+    governance: GovernanceSpec
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 12)
+
+    # -- derived views used by the components ------------------------------------------------------
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment is Environment.prod
+
+    def bucket(self, name: str) -> BucketSpec:
+        return next(b for b in self.buckets if b.name == name)
+
+
+# --- defaults and cross-field checks ---------------------------------------------------------------
+
+
+def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Fill environment defaults in place; return (key path, message) for every semantic error."""
+    errors: list[tuple[str, str]] = []
+    cloud, prod, dev = spec.cloud, spec.is_prod, spec.environment is Environment.dev
+
+    regex = _AWS_REGION if cloud == "aws" else _GCP_REGION
+    if not regex.match(spec.region):
+        errors.append(("region", f"'{spec.region}' is not a {cloud} region name"))
+    if cloud == "gcp" and not spec.project:
+        errors.append(("project", "a GCP stack needs the project id"))
+    if cloud == "aws" and spec.project:
+        errors.append(("project", "'project' is for GCP stacks; AWS takes the account from credentials"))
+
+    # governance: data residency
+    gov = spec.governance
+    if not gov.allowed_regions:
+        gov.allowed_regions = [spec.region]
+    elif spec.region not in gov.allowed_regions:
+        errors.append(
+            ("region", f"'{spec.region}' is not in governance.allowedRegions ({', '.join(gov.allowed_regions)})")
+        )
+
+    # network
+    net = spec.network
+    if net.az_count is None:
+        net.az_count = 2 if dev else 3
+    if net.nat is None:
+        net.nat = "single" if dev else "per-az"
+    if net.interface_endpoints is None:
+        net.interface_endpoints = prod
+    if net.bring_your_own:
+        if len(net.existing_private_subnet_ids) < 2:
+            errors.append(
+                ("network.existingPrivateSubnetIds", "an existing VPC needs private subnets in at least 2 zones")
+            )
+    elif net.existing_private_subnet_ids or net.existing_public_subnet_ids:
+        errors.append(("network.existingVpcId", "subnet ids were given without the VPC they belong to"))
+
+    # cluster
+    cl = spec.cluster
+    versions = SUPPORTED_KUBERNETES_VERSIONS[cloud]
+    if cl.kubernetes_version not in versions:
+        errors.append(
+            (
+                "cluster.kubernetesVersion",
+                f"'{cl.kubernetes_version}' is not in standard support on {cloud} (supported: {', '.join(versions)})",
+            )
+        )
+    if cl.endpoint_access is None:
+        cl.endpoint_access = "private" if prod else "public-and-private"
+    if cl.endpoint_access == "public-and-private" and not cl.allowed_cidrs:
+        errors.append(
+            ("cluster.allowedCidrs", "a public endpoint must be limited to CIDRs (or set endpointAccess: private)")
+        )
+    if cloud == "aws":
+        for i, arn in enumerate(cl.admin_principals):
+            if not _AWS_ARN.match(arn):
+                errors.append((f"cluster.adminPrincipals[{i}]", f"'{arn}' is not an IAM role/user ARN"))
+
+    # system pool
+    sp = spec.system_pool
+    if sp.machine_type is None:
+        sp.machine_type = DEFAULT_SYSTEM_MACHINE[cloud]
+    else:
+        try:
+            catalog.cpu_machine(cloud, sp.machine_type)
+        except catalog.CatalogError as exc:
+            errors.append(("systemPool.machineType", str(exc)))
+    if sp.min_nodes > sp.max_nodes:
+        errors.append(("systemPool.minNodes", f"minNodes ({sp.min_nodes}) is greater than maxNodes ({sp.max_nodes})"))
+
+    # GPU pools
+    errors += _check_unique("gpuPools", [p.name for p in spec.gpu_pools])
+    for i, pool in enumerate(spec.gpu_pools):
+        at = f"gpuPools[{i}]"
+        try:
+            offering = catalog.accelerator(pool.accelerator).offering(cloud)
+        except catalog.CatalogError as exc:
+            errors.append((f"{at}.accelerator", str(exc)))
+        else:
+            try:
+                offering.machine_for(pool.gpus_per_node)
+            except catalog.CatalogError as exc:
+                errors.append((f"{at}.gpusPerNode", str(exc)))
+        if pool.min_nodes > pool.max_nodes:
+            errors.append((f"{at}.minNodes", f"minNodes ({pool.min_nodes}) is greater than maxNodes ({pool.max_nodes})"))
+        if pool.capacity is None:
+            pool.capacity = Capacity.spot if dev else Capacity.on_demand
+        if pool.capacity is Capacity.reserved and not pool.reservation_id:
+            errors.append((f"{at}.reservationId", "capacity 'reserved' needs the reservation id"))
+        if pool.reservation_id and pool.capacity is not Capacity.reserved:
+            errors.append((f"{at}.reservationId", f"a reservation id needs capacity 'reserved' (not '{pool.capacity}')"))
+        if cloud == "aws" and pool.reservation_id and not re.match(r"^cr-[0-9a-f]{8,17}$", pool.reservation_id):
+            errors.append((f"{at}.reservationId", f"'{pool.reservation_id}' is not an EC2 capacity reservation id (cr-…)"))
+        images = ("al2023", "bottlerocket") if cloud == "aws" else ("cos",)
+        if pool.node_image is None:
+            pool.node_image = images[0]  # type: ignore[assignment]
+        elif pool.node_image not in images:
+            errors.append((f"{at}.nodeImage", f"'{pool.node_image}' is not a {cloud} GPU node image ({', '.join(images)})"))
+
+    # buckets: the four the platform relies on always exist; the stack file may tune or add
+    errors += _check_unique("buckets", [b.name for b in spec.buckets])
+    given = {b.name: b for b in spec.buckets}
+    spec.buckets = [given.pop(name, BucketSpec(name=name)) for name in REQUIRED_BUCKETS] + list(given.values())
+    for bucket in spec.buckets:
+        if bucket.noncurrent_version_days is None:
+            bucket.noncurrent_version_days = 7 if dev else 30
+        if bucket.name == "logs" and bucket.expiration_days is None:
+            bucket.expiration_days = 365
+
+    errors += _check_unique("repositories", [r.name for r in spec.repositories])
+    if not spec.repositories:
+        spec.repositories = [RepositorySpec(name=n) for n in DEFAULT_REPOSITORIES]
+
+    # database
+    db = spec.database
+    if db.instance_class is None:
+        db.instance_class = DATABASE_CLASSES[cloud][db.size]
+    else:
+        try:
+            catalog.database_hourly(cloud, db.instance_class, multi_az=False)
+        except catalog.CatalogError as exc:
+            errors.append(("database.instanceClass", str(exc)))
+    if db.max_storage_gb < db.storage_gb:
+        errors.append(("database.maxStorageGb", f"maxStorageGb ({db.max_storage_gb}) is below storageGb ({db.storage_gb})"))
+    if db.backup_retention_days is None:
+        db.backup_retention_days = 14 if prod else 7
+    if db.multi_az is None:
+        db.multi_az = prod
+
+    # teams
+    errors += _check_unique("teams", [t.name for t in spec.teams])
+    pooled = {p.accelerator for p in spec.gpu_pools}
+    for i, team in enumerate(spec.teams):
+        for accel in team.gpu_quota:
+            if accel not in pooled:
+                errors.append(
+                    (f"teams[{i}].gpuQuota.{accel}", "no GPU pool in this stack has this accelerator")
+                )
+
+    _check_tags(spec.tags, "tags", errors)
+    return errors
+
+
+def _check_unique(key: str, names: Iterable[str]) -> list[tuple[str, str]]:
+    seen: dict[str, int] = {}
+    errors = []
+    for i, name in enumerate(names):
+        if name in seen:
+            errors.append((f"{key}[{i}].name", f"duplicate name '{name}' (also {key}[{seen[name]}])"))
+        seen.setdefault(name, i)
+    return errors
+
+
+def _check_tags(tags: Mapping[str, str], key: str, errors: list[tuple[str, str]]) -> None:
+    for name, value in tags.items():
+        if len(name) > 128 or len(value) > 256:
+            errors.append((f"{key}.{name}", "tag keys are at most 128 characters, values 256"))
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    out = "platform"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _field_names(loc: tuple[int | str, ...]) -> list[str]:
+    """The camelCase keys allowed at the model a validation-error location points into."""
+    model: Any = PlatformSpec
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        model = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        known = _field_names(loc)
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        msg = f"unknown key (did you mean '{guess[0]}'?)" if guess else f"unknown key (known: {', '.join(known)})"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+    else:
+        msg = msg[0].lower() + msg[1:]
+        if "input" in err and err["type"] not in ("missing",):
+            msg += f", got {json.dumps(err['input'], default=str)}"
+    # strip the enum/union noise pydantic adds to literal errors
+    return _loc_path(loc), msg
+
+
+def parse_platform(data: Any, source: str) -> PlatformSpec:
+    """Validate the `ml-platform:platform` value; raise `ConfigError` on the first problem."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "platform", f"expected a mapping, got {type(data).__name__}")
+    try:
+        spec = PlatformSpec.model_validate(data)
+    except ValidationError as exc:
+        path, msg = _first_error(exc)
+        extra = exc.error_count() - 1
+        raise ConfigError(source, path, msg + (f" (and {extra} more)" if extra else "")) from None
+    errors = _resolve(spec)
+    if errors:
+        path, msg = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(source, f"platform.{path}", msg + more)
+    return spec
+
+
+def stack_file(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks() -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a Pulumi stack file."""
+    source = display_path(path)
+    if not path.is_file():
+        raise ConfigError(source, "", f"no such stack file (stacks: {', '.join(available_stacks()) or 'none'})")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(source, "", f"{line}invalid YAML: {problem}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise ConfigError(source, "", "a stack file needs a top-level 'config:' mapping")
+    if CONFIG_KEY not in doc["config"]:
+        raise ConfigError(source, "", f"missing the '{CONFIG_KEY}' key under 'config:'")
+    return doc["config"]
+
+
+def load_stack_file(path: Path) -> tuple[PlatformSpec, dict[str, Any]]:
+    """Read and validate a stack file; returns the spec and the raw config mapping."""
+    config = read_stack_file(path)
+    source = display_path(path)
+    spec = parse_platform(config[CONFIG_KEY], source)
+    region_key = f"{spec.cloud}:region" if spec.cloud == "aws" else "gcp:region"
+    if region_key in config and config[region_key] != spec.region:
+        raise ConfigError(
+            source, region_key, f"'{config[region_key]}' differs from platform.region '{spec.region}'"
+        )
+    return spec, config
+
+
+def engine_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """Stack config as the Pulumi engine hands it to a program: every value a string, objects as JSON."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        out[full] = value if isinstance(value, str) else json.dumps(value)
+    return out

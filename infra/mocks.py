@@ -1,0 +1,249 @@
+"""Realistic mock outputs for offline synthesis.
+
+Under `pulumi.runtime.set_mocks` every resource and every lookup the program makes is answered
+here, with what the cloud would return: ids in the cloud's format, ARNs, endpoints, OIDC issuers,
+availability zones. Values are derived from a hash of the resource name, so two syntheses of the
+same stack are identical (plans diff cleanly). A lookup with no mock is an error, never `{}`: an
+empty answer would make the program index into nothing and fail far from the cause.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+GCP_PROJECT_NUMBER = "987654321098"
+_AZ_LETTERS = "abcdef"
+
+
+def _hex(name: str, n: int) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:n]
+
+
+def _uuid(name: str) -> str:
+    h = _hex(name, 32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Mocks for the AWS, GCP and Kubernetes resources and lookups the platform uses."""
+
+    def __init__(self, region: str, project: str | None = None) -> None:
+        self.region = region
+        self.project = project or "ml-platform-project"
+        self._resources: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
+            "aws:ec2/vpc:Vpc": self._vpc,
+            "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
+            "aws:ec2/eip:Eip": self._eip,
+            "aws:eks/cluster:Cluster": self._eks_cluster,
+            "aws:eks/nodeGroup:NodeGroup": self._node_group,
+            "aws:eks/addon:Addon": self._addon,
+            "aws:iam/role:Role": self._iam_role,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:s3/bucket:Bucket": self._bucket,
+            "aws:ecr/repository:Repository": self._ecr_repository,
+            "aws:rds/instance:Instance": self._rds_instance,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+        }
+        # AWS resources whose id has a typed prefix (vpc-..., subnet-...).
+        self._id_prefixes = {
+            "aws:ec2/subnet:Subnet": "subnet",
+            "aws:ec2/internetGateway:InternetGateway": "igw",
+            "aws:ec2/natGateway:NatGateway": "nat",
+            "aws:ec2/routeTable:RouteTable": "rtb",
+            "aws:ec2/route:Route": "r-rtb",
+            "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+            "aws:ec2/securityGroup:SecurityGroup": "sg",
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+            "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+            "aws:ec2/flowLog:FlowLog": "fl",
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+        }
+
+    # -- the Mocks interface ---------------------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if not args.custom:
+            return None, inputs
+        handler = self._resources.get(args.typ)
+        if handler is not None:
+            return handler(args.name, inputs)
+        prefix = self._id_prefixes.get(args.typ)
+        if prefix:
+            rid = f"{prefix}-{_hex(args.typ + args.name, 17)}"
+            return rid, {**inputs, "arn": self._arn(args.typ, rid), "ownerId": ACCOUNT_ID}
+        if args.typ.startswith("aws:"):
+            return self._generic_aws(args.typ, args.name, inputs)
+        return f"{args.name}-{_hex(args.typ + args.name, 8)}", inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deployer",
+                "userId": "AROAEXAMPLEPLATFORM",
+                "id": ACCOUNT_ID,
+            }
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region,
+                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            zones = [f"{self.region}{c}" for c in _AZ_LETTERS[:4]]
+            return {"names": zones, "zoneIds": [f"az{i + 1}" for i in range(len(zones))], "id": self.region,
+                    "groupNames": [self.region]}
+        if token == "aws:ec2/getVpc:getVpc":
+            vpc_id = args.args.get("id", "vpc-0existing")
+            return {"id": vpc_id, "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc_id}",
+                    "cidrBlock": "10.20.0.0/16", "state": "available"}
+        raise NotImplementedError(f"offline synthesis has no mock for the lookup {token}; add one in infra/mocks.py")
+
+    # -- AWS ---------------------------------------------------------------------------------------
+
+    def _arn(self, typ: str, rid: str) -> str:
+        service = typ.split(":")[1].split("/")[0]
+        kind = typ.rsplit(":", 1)[1].lower()
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{rid}"
+
+    def _generic_aws(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        rid = inputs.get("name") or f"{name}-{_hex(typ + name, 7)}"
+        state = {"arn": self._arn(typ, rid), **inputs}
+        if "namePrefix" in inputs and "name" not in inputs:
+            state["name"] = f"{inputs['namePrefix']}{_hex(name, 26)}"
+            rid = state["name"]
+        if "identifierPrefix" in inputs:
+            state["identifier"] = f"{inputs['identifierPrefix']}{_hex(name, 20)}"
+        return rid, state
+
+    def _auto_name(self, name: str, inputs: dict[str, Any]) -> str:
+        if inputs.get("name"):
+            return inputs["name"]
+        if inputs.get("namePrefix"):
+            return f"{inputs['namePrefix']}{_hex(name, 26)}"
+        return f"{name}-{_hex(name, 7)}"
+
+    def _vpc(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        rid = f"vpc-{_hex(name, 17)}"
+        return rid, {
+            **inputs,
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{rid}",
+            "defaultSecurityGroupId": f"sg-{_hex(name + 'sg', 17)}",
+            "mainRouteTableId": f"rtb-{_hex(name + 'rt', 17)}",
+            "defaultNetworkAclId": f"acl-{_hex(name + 'acl', 17)}",
+            "ownerId": ACCOUNT_ID,
+        }
+
+    def _eip(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        rid = f"eipalloc-{_hex(name, 17)}"
+        h = hashlib.sha256(name.encode()).digest()
+        return rid, {**inputs, "allocationId": rid, "publicIp": f"3.{h[0]}.{h[1]}.{h[2]}",
+                     "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:elastic-ip/{rid}"}
+
+    def _launch_template(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        rid = f"lt-{_hex(name, 17)}"
+        return rid, {**inputs, "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:launch-template/{rid}",
+                     "latestVersion": 1, "defaultVersion": 1, "name": self._auto_name(name, inputs)}
+
+    def _eks_cluster(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        cluster = inputs.get("name") or self._auto_name(name, inputs)
+        oidc_id = _hex(name, 32).upper()
+        vpc = dict(inputs.get("vpcConfig") or {})
+        vpc.update(clusterSecurityGroupId=f"sg-{_hex(name + 'cluster', 17)}", vpcId=f"vpc-{_hex('vpc', 17)}")
+        ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n").decode()
+        return cluster, {
+            **inputs,
+            "name": cluster,
+            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{cluster}",
+            "endpoint": f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": ca},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"}]}],
+            "vpcConfig": vpc,
+            "platformVersion": "eks.5",
+            "status": "ACTIVE",
+            "clusterId": _uuid(name),
+        }
+
+    def _node_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        ng = self._auto_name(name, inputs)
+        cluster = inputs.get("clusterName", "cluster")
+        return f"{cluster}:{ng}", {
+            **inputs,
+            "nodeGroupName": ng,
+            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/{cluster}/{ng}/{_uuid(name)}",
+            "resources": [{"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(name)}"}], "remoteAccessSecurityGroupId": ""}],
+            "status": "ACTIVE",
+            "releaseVersion": "1.35.0-20261101",
+        }
+
+    def _addon(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        cluster, addon = inputs.get("clusterName", "cluster"), inputs.get("addonName", name)
+        return f"{cluster}:{addon}", {
+            **inputs,
+            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:addon/{cluster}/{addon}/{_uuid(name)}",
+            "addonVersion": inputs.get("addonVersion") or "v1.0.0-eksbuild.1",
+        }
+
+    def _iam_role(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        role = self._auto_name(name, inputs)[:64]
+        return role, {**inputs, "name": role, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+                      "uniqueId": f"AROA{_hex(name, 17).upper()}"}
+
+    def _oidc_provider(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        host = str(inputs.get("url", "oidc.example")).removeprefix("https://")
+        arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+        return arn, {**inputs, "arn": arn}
+
+    def _kms_key(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        key_id = _uuid(name)
+        return key_id, {**inputs, "keyId": key_id, "arn": f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{key_id}"}
+
+    def _bucket(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        bucket = inputs.get("bucket") or f"{name}-{_hex(name, 7)}"
+        return bucket, {
+            **inputs,
+            "bucket": bucket,
+            "arn": f"arn:aws:s3:::{bucket}",
+            "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
+            "region": self.region,
+        }
+
+    def _ecr_repository(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        repo = self._auto_name(name, inputs)
+        return repo, {
+            **inputs,
+            "name": repo,
+            "arn": f"arn:aws:ecr:{self.region}:{ACCOUNT_ID}:repository/{repo}",
+            "registryId": ACCOUNT_ID,
+            "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{repo}",
+        }
+
+    def _rds_instance(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        ident = inputs.get("identifier") or f"{inputs.get('identifierPrefix', name + '-')}{_hex(name, 20)}"
+        address = f"{ident}.c{_hex(name, 12)}.{self.region}.rds.amazonaws.com"
+        secret = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:rds!db-{_uuid(name)}-{_hex(name, 6)}"
+        return ident, {
+            **inputs,
+            "identifier": ident,
+            "arn": f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:db:{ident}",
+            "address": address,
+            "endpoint": f"{address}:5432",
+            "port": 5432,
+            "resourceId": f"db-{_hex(name, 26).upper()}",
+            "masterUserSecrets": [{"secretArn": secret, "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
+                                   "secretStatus": "active"}],
+            "engineVersionActual": f"{inputs.get('engineVersion', '16')}.8",
+        }
+
+    def _log_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        group = self._auto_name(name, inputs)
+        return group, {**inputs, "name": group, "arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{group}"}

@@ -1,0 +1,202 @@
+"""Offline synthesis: run the real Pulumi program under mocks and record the resource graph.
+
+No Pulumi CLI, cloud credentials or network: `pulumi.runtime.set_mocks` with `PlatformMocks`
+answers every registration and lookup, and a recording monitor keeps what the engine would have
+received for each resource: URN, type token, name, parent URN, custom or component, provider,
+resource options (protect, ignoreChanges) and the inputs in engine form (camelCase keys, secrets
+redacted). `mlplat plan`, the cost estimator, the policy runner and the tests all read this graph.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import PROJECT, PlatformSpec, engine_config
+from infra.mocks import PlatformMocks
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    provider: str | None = None
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "options": {
+                "protect": self.protect,
+                "ignoreChanges": list(self.ignore_changes),
+                "provider": self.provider,
+                "dependsOn": list(self.dependencies),
+            },
+        }
+
+
+@dataclass
+class Synthesis:
+    """The recorded resource graph of one stack."""
+
+    stack: str
+    spec: PlatformSpec
+    resources: list[ResourceRecord]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, token: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.type == token]
+
+    def one(self, token: str, name: str | None = None) -> ResourceRecord:
+        found = [r for r in self.of_type(token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {token}{f' named {name}' if name else ''}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> ResourceRecord:
+        return self._index[urn]
+
+    def children(self, urn: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def descendants(self, urn: str) -> Iterator[ResourceRecord]:
+        for child in self.children(urn):
+            yield child
+            yield from self.descendants(child.urn)
+
+    def ancestors(self, record: ResourceRecord) -> Iterator[ResourceRecord]:
+        while record.parent and record.parent in self._index:
+            record = self._index[record.parent]
+            yield record
+
+    def type_counts(self) -> Counter[str]:
+        return Counter(r.type for r in self.resources if r.type != STACK_TYPE)
+
+    @property
+    def custom_resources(self) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.custom]
+
+    @property
+    def _index(self) -> dict[str, ResourceRecord]:
+        if getattr(self, "_by_urn", None) is None:
+            self._by_urn = {r.urn: r for r in self.resources}
+        return self._by_urn
+
+
+def _engine_value(value: Any) -> Any:
+    """Inputs as the engine sees them, with secrets redacted and unknowns marked."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        return {k: _engine_value(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list | tuple):
+        return [_engine_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the engine sends every number as a float
+    return value
+
+
+class _RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, keeping what each RegisterResource request carried."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[ResourceRecord] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        inputs = _engine_value(rpc.deserialize_properties(request.object))
+        record = ResourceRecord(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            inputs=inputs,
+            provider=request.provider.split("::")[-2] if request.provider else None,
+            protect=bool(request.protect),
+            ignore_changes=tuple(request.ignoreChanges),
+            dependencies=tuple(sorted(request.dependencies)),
+        )
+        with self._lock:
+            self.records.append(record)
+        return response
+
+
+
+_LOCK = threading.Lock()
+
+
+def _resolve_export(value: Any) -> Any:
+    """A stack output's value (secrets redacted), as `pulumi stack output --json` would show it."""
+    output = pulumi.Output.from_input(value)
+    if _sync_await(output.is_secret()):
+        return SECRET
+    return _engine_value(_sync_await(output.future()))
+
+
+def synthesize(
+    stack: str,
+    spec: PlatformSpec,
+    config: Mapping[str, Any],
+    program: Callable[[], object] | None = None,
+) -> Synthesis:
+    """Run `program` (default: the platform program) for `stack` under mocks; return its graph.
+
+    `config` is the stack file's `config:` mapping. The Pulumi runtime is process-global, so
+    syntheses are serialized.
+    """
+    if program is None:
+        from infra.program import run
+
+        program = run
+
+    with _LOCK:
+        mocks = PlatformMocks(region=spec.region, project=spec.project)
+        monitor = _RecordingMonitor(mocks)
+        settings.ROOT.set(None)  # a fresh root Stack resource for this stack
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(engine_config(config))
+        settings.SETTINGS.rpc_manager.clear()
+
+        def body() -> None:
+            program()
+
+        _sync_await(run_pulumi_func(body))
+        root = settings.get_root_resource()
+        exports = getattr(root, "outputs", {}) or {}
+        outputs = {name: _resolve_export(value) for name, value in exports.items()}
+        resources = sorted(monitor.records, key=lambda r: r.urn)
+    return Synthesis(stack=stack, spec=spec, resources=resources, outputs=outputs)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False, default=str)
