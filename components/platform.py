@@ -17,6 +17,10 @@ def build_foundation(name: str, ctx: PlatformContext, opts: pulumi.ResourceOptio
         from components.aws import AwsFoundation
 
         return AwsFoundation(name, ctx, opts=opts)
+    if ctx.spec.cloud == "gcp":
+        from components.gcp import GcpFoundation
+
+        return GcpFoundation(name, ctx, opts=opts)
     raise pulumi.RunError(f"cloud '{ctx.spec.cloud}' has no foundation in this version")
 
 

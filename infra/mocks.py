@@ -81,6 +81,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return rid, {**inputs, "arn": self._arn(args.typ, rid), "ownerId": ACCOUNT_ID}
         if args.typ.startswith("aws:"):
             return self._generic_aws(args.typ, args.name, inputs)
+        if args.typ.startswith("gcp:"):
+            from infra import mocks_gcp
+
+            return mocks_gcp.new_resource(self, args.typ, args.name, inputs)
         return f"{args.name}-{_hex(args.typ + args.name, 8)}", inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -105,6 +109,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             vpc_id = args.args.get("id", "vpc-0existing")
             return {"id": vpc_id, "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc_id}",
                     "cidrBlock": "10.20.0.0/16", "state": "available"}
+        if token.startswith("gcp:"):
+            from infra import mocks_gcp
+
+            return mocks_gcp.call(self, token, dict(args.args))
         raise NotImplementedError(f"offline synthesis has no mock for the lookup {token}; add one in infra/mocks.py")
 
     # -- AWS ---------------------------------------------------------------------------------------

@@ -82,7 +82,13 @@ class Synthesis:
         return self._index[urn]
 
     def children(self, urn: str) -> list[ResourceRecord]:
-        return [r for r in self.resources if r.parent == urn]
+        if getattr(self, "_children", None) is None:
+            index: dict[str, list[ResourceRecord]] = {}
+            for r in self.resources:
+                if r.parent:
+                    index.setdefault(r.parent, []).append(r)
+            self._children = index
+        return self._children.get(urn, [])
 
     def descendants(self, urn: str) -> Iterator[ResourceRecord]:
         for child in self.children(urn):

@@ -92,10 +92,10 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             if grant.mode == "read-write":
                 kms_actions |= {"kms:GenerateDataKey", "kms:Encrypt"}
             statements.append(iam.allow(actions, [objects], sid=f"Objects{i}"))
-            listing = iam.allow(["s3:ListBucket", "s3:GetBucketLocation"], [arn], sid=f"List{i}")
-            if prefix:
+            listing = iam.allow(["s3:ListBucket"], [arn], sid=f"List{i}")
+            if prefix:  # s3:prefix only applies to ListBucket; GetBucketLocation gets no condition
                 listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
-            statements.append(listing)
+            statements += [listing, iam.allow(["s3:GetBucketLocation"], [arn], sid=f"Locate{i}")]
         if access.buckets:
             statements.append(
                 iam.allow(

@@ -24,12 +24,12 @@ INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs")
 def plan_subnets(
     cidr: ipaddress.IPv4Network, az_count: int
 ) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
-    """Private subnets take most of the range (pods use VPC IPs); public ones share the last block."""
+    """Private subnets take most of the range (pods use VPC IPs); public ones, 1/16 of a private
+    subnet each (NAT gateways and load balancers only), are cut from the last block."""
     bits = max(2, math.ceil(math.log2(az_count + 1)))
     blocks = list(cidr.subnets(new_prefix=cidr.prefixlen + bits))
     private = blocks[:az_count]
-    last = blocks[-1]
-    public = list(last.subnets(new_prefix=last.prefixlen + max(1, math.ceil(math.log2(az_count)))))[:az_count]
+    public = list(blocks[-1].subnets(new_prefix=blocks[-1].prefixlen + 4))[:az_count]
     return private, public
 
 

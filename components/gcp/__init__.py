@@ -1,0 +1,5 @@
+"""GCP foundation: VPC, Cloud KMS, GKE with GPU node pools, GCS, Artifact Registry, Cloud SQL, Workload Identity."""
+
+from components.gcp.foundation import GcpFoundation
+
+__all__ = ["GcpFoundation"]

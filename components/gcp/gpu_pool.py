@@ -1,0 +1,157 @@
+"""A GPU node pool: a GKE node pool with attached NVIDIA GPUs and GKE-installed drivers.
+
+The machine type and the GKE accelerator name come from the GPU catalog (accelerator + GPUs per
+node), never from a guess. GKE installs the driver (`gpu_driver_installation_config`) and adds the
+`nvidia.com/gpu=present:NoSchedule` taint to GPU nodes itself; the pool declares that taint too, or
+every update would plan a replacement of the pool (terraform-provider-google#7928). Nodes carry the
+platform's cloud-neutral labels, identical to the AWS pools.
+
+Autoscaling uses total (pool-wide) limits with location policy ANY, so `minNodes`/`maxNodes` mean
+the same as on AWS and GKE takes whichever zone has capacity (GPUs are scarce). Spot pools use Spot
+VMs; reserved pools consume exactly the named Compute Engine reservation. GKE's cluster autoscaler
+knows a pool's labels, taints and GPUs from its node template, so pools scale from zero.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components import catalog
+from components.context import PlatformContext
+from components.foundation import (
+    GPU_TAINT,
+    LABEL_ACCELERATOR,
+    LABEL_CAPACITY,
+    LABEL_POOL,
+    LABEL_PURPOSE,
+    NodePoolRef,
+)
+from components.gcp.cluster import EFFECTS, NODE_METADATA, OAUTH_SCOPES, GkeCluster, per_zone, shielded_nodes
+from components.gcp.kms import KmsKeys
+from infra.config import Capacity, GpuPoolSpec
+
+DRIVER_VERSION = "LATEST"
+RESERVATION_KEY = "compute.googleapis.com/reservation-name"
+# A reservation in this project (`name`) or a shared one (`projects/OWNER/reservations/name`).
+_RESERVATION = re.compile(r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def node_labels(pool: GpuPoolSpec) -> dict[str, str]:
+    """The Kubernetes node labels of a GPU pool: the same keys and values on every cloud."""
+    return {
+        LABEL_POOL: pool.name,
+        LABEL_ACCELERATOR: pool.accelerator,
+        LABEL_CAPACITY: str(pool.capacity),
+        LABEL_PURPOSE: pool.purpose,
+        **pool.labels,
+    }
+
+
+def reservation_affinity(pool: GpuPoolSpec) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs:
+    if pool.capacity is Capacity.reserved:
+        if not pool.reservation_id or not _RESERVATION.match(pool.reservation_id):
+            raise ValueError(
+                f"gpuPools '{pool.name}': reservationId '{pool.reservation_id}' is not a Compute Engine "
+                "reservation name (name or projects/OWNER/reservations/name)"
+            )
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="SPECIFIC_RESERVATION", key=RESERVATION_KEY, values=[pool.reservation_id]
+        )
+    # Never silently eat into a reservation meant for something else.
+    return gcp.container.NodePoolNodeConfigReservationAffinityArgs(consume_reservation_type="NO_RESERVATION")
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    node_pool: gcp.container.NodePool
+    ref: NodePoolRef
+
+    def __init__(
+        self,
+        name: str,
+        ctx: PlatformContext,
+        pool: GpuPoolSpec,
+        cluster: GkeCluster,
+        keys: KmsKeys,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ml-platform:gcp:GpuNodePool", name, None, opts)
+        offering = catalog.accelerator(pool.accelerator).offering("gcp")
+        machine = offering.machine_for(pool.gpus_per_node)
+        if not offering.accelerator_type:
+            raise ValueError(f"catalog: {pool.accelerator} on gcp has no GKE accelerator type")
+        labels = node_labels(pool)
+        zones = cluster.zones
+
+        self.node_pool = gcp.container.NodePool(
+            name,
+            name=pool.name,
+            project=cluster.cluster.project,
+            cluster=cluster.cluster.id,
+            location=cluster.cluster.location,
+            node_locations=zones,
+            initial_node_count=per_zone(pool.min_nodes, len(zones)),
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=pool.min_nodes,
+                total_max_node_count=pool.max_nodes,
+                location_policy="ANY",
+            ),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            # GPU nodes are expensive and scarce: replace one at a time, never run a surge node.
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
+                strategy="SURGE", max_surge=0, max_unavailable=1
+            ),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=machine.name,
+                guest_accelerators=[
+                    gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                        type=offering.accelerator_type,
+                        count=machine.gpus,
+                        gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                            gpu_driver_version=DRIVER_VERSION
+                        ),
+                    )
+                ],
+                spot=pool.capacity is Capacity.spot,
+                reservation_affinity=reservation_affinity(pool),
+                disk_size_gb=pool.disk_size_gb,
+                # Multi-GB CUDA images: pull time is GPU time. Training pools get SSD persistent disk.
+                disk_type="pd-ssd" if pool.purpose == "training" else "pd-balanced",
+                boot_disk_kms_key=keys.key_id("disk"),
+                image_type="COS_CONTAINERD",
+                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+                service_account=cluster.node_service_account_email,
+                oauth_scopes=OAUTH_SCOPES,
+                shielded_instance_config=shielded_nodes(),
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"
+                ),
+                metadata=NODE_METADATA,
+                labels=labels,
+                taints=[
+                    gcp.container.NodePoolNodeConfigTaintArgs(
+                        key=GPU_TAINT.key, value=GPU_TAINT.value, effect=EFFECTS[GPU_TAINT.effect]
+                    )
+                ],
+                resource_labels=ctx.labels(**{LABEL_POOL: pool.name}),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[cluster.system_nodes, *keys.ready("disk")],
+                ignore_changes=["initialNodeCount"],
+            ),
+        )
+
+        self.ref = NodePoolRef(
+            name=pool.name,
+            accelerator=pool.accelerator,
+            gpus_per_node=machine.gpus,
+            machine_type=machine.name,
+            capacity=str(pool.capacity),
+            min_nodes=pool.min_nodes,
+            max_nodes=pool.max_nodes,
+            node_labels=labels,
+        )
+        self.register_outputs({"node_pool": self.node_pool.name})

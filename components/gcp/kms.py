@@ -1,0 +1,132 @@
+"""Cloud KMS: one key ring per stack, one key per purpose, rotated every 90 days.
+
+Each key is usable only by the Google service agent of the service that encrypts with it (GKE for
+application-layer secrets encryption, Compute Engine for node boot disks, Cloud Storage, Artifact
+Registry, Cloud SQL, Secret Manager), never by people or workloads: a reader of a bucket needs no
+KMS permission, the storage service agent decrypts for it. Service agents that Google creates only
+on first use (Cloud SQL, Artifact Registry, Secret Manager) are created explicitly with
+`gcp.projects.ServiceIdentity` so the key grant never races the agent's creation.
+
+Key rings and keys cannot be deleted in Cloud KMS (only their versions are destroyed, after
+`destroy_scheduled_duration`); in prod they are also `protect`ed. Re-creating a destroyed stack with
+the same name therefore needs `pulumi import` of the ring, or a new `name` in the stack file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.context import PlatformContext
+
+ROTATION_PERIOD = "7776000s"  # 90 days
+ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+
+# purpose -> the service whose agent uses the key
+PURPOSES: dict[str, str] = {
+    "cluster": "container.googleapis.com",
+    "disk": "compute.googleapis.com",
+    "storage": "storage.googleapis.com",
+    "registry": "artifactregistry.googleapis.com",
+    "database": "sqladmin.googleapis.com",
+    "secrets": "secretmanager.googleapis.com",
+}
+
+# Service agent email domains, per service (service-PROJECT_NUMBER@DOMAIN).
+AGENT_DOMAINS: dict[str, str] = {
+    "container.googleapis.com": "container-engine-robot.iam.gserviceaccount.com",
+    "compute.googleapis.com": "compute-system.iam.gserviceaccount.com",
+    "storage.googleapis.com": "gs-project-accounts.iam.gserviceaccount.com",
+    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    "sqladmin.googleapis.com": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
+    "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
+}
+# Agents that only exist after the first API call that needs them: created explicitly.
+LAZY_AGENTS = ("artifactregistry.googleapis.com", "sqladmin.googleapis.com", "secretmanager.googleapis.com")
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """The project, its number and the region every id and service-agent email is built from."""
+
+    project_id: str
+    number: str
+    region: str
+
+    def agent(self, service: str) -> str:
+        """The email of `service`'s Google-managed service agent in this project."""
+        return f"service-{self.number}@{AGENT_DOMAINS[service]}"
+
+    @property
+    def workload_pool(self) -> str:
+        return f"{self.project_id}.svc.id.goog"
+
+    def service_account_email(self, account_id: str) -> str:
+        return f"{account_id}@{self.project_id}.iam.gserviceaccount.com"
+
+
+class KmsKeys(pulumi.ComponentResource):
+    ring: gcp.kms.KeyRing
+    keys: dict[str, gcp.kms.CryptoKey]
+    grants: dict[str, gcp.kms.CryptoKeyIAMMember]
+
+    def __init__(
+        self,
+        name: str,
+        ctx: PlatformContext,
+        project: ProjectInfo,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ml-platform:gcp:KmsKeys", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.ring = gcp.kms.KeyRing(
+            f"{name}-ring",
+            name=ctx.prefix,
+            location=project.region,
+            project=project.project_id,
+            opts=ctx.stateful(child),
+        )
+        agents: dict[str, pulumi.Output[str]] = {}
+        for service in LAZY_AGENTS:
+            identity = gcp.projects.ServiceIdentity(
+                f"{name}-agent-{service.split('.')[0]}",
+                project=project.project_id,
+                service=service,
+                opts=child,
+            )
+            agents[service] = identity.email
+        self.keys, self.grants = {}, {}
+        for purpose, service in PURPOSES.items():
+            key = gcp.kms.CryptoKey(
+                f"{name}-{purpose}",
+                name=f"{ctx.prefix}-{purpose}",
+                key_ring=self.ring.id,
+                purpose="ENCRYPT_DECRYPT",
+                rotation_period=ROTATION_PERIOD,
+                destroy_scheduled_duration="2592000s" if ctx.prod else "86400s",
+                version_template=gcp.kms.CryptoKeyVersionTemplateArgs(
+                    algorithm="GOOGLE_SYMMETRIC_ENCRYPTION", protection_level="SOFTWARE"
+                ),
+                labels=ctx.labels(purpose=purpose),
+                opts=ctx.stateful(pulumi.ResourceOptions(parent=self.ring)),
+            )
+            agent = agents.get(service) or pulumi.Output.from_input(project.agent(service))
+            self.grants[purpose] = gcp.kms.CryptoKeyIAMMember(
+                f"{name}-{purpose}-agent",
+                crypto_key_id=key.id,
+                role=ENCRYPTER_DECRYPTER,
+                member=pulumi.Output.concat("serviceAccount:", agent),
+                opts=pulumi.ResourceOptions(parent=key),
+            )
+            self.keys[purpose] = key
+        self.register_outputs({p: k.id for p, k in self.keys.items()})
+
+    def key_id(self, purpose: str) -> pulumi.Output[str]:
+        """The key's resource id (projects/P/locations/R/keyRings/K/cryptoKeys/N)."""
+        return self.keys[purpose].id
+
+    def ready(self, purpose: str) -> list[pulumi.Resource]:
+        """Depend on these before creating anything encrypted with `purpose`'s key."""
+        return [self.grants[purpose]]

@@ -1,0 +1,212 @@
+"""Cost estimate of a synthesized stack: catalog list prices x what the graph actually creates.
+
+The estimator reads the recorded resources, not the stack file, so it prices exactly what
+`pulumi up` would create: node groups at their min and max size (spot at the catalog's estimated
+spot factor), the control plane, NAT gateways, interface endpoints and the database. Storage,
+data transfer and load balancers depend on use and are left out (the table says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from components import catalog
+from infra.synth import ResourceRecord, Synthesis
+
+HOURS_PER_MONTH = catalog.HOURS_PER_MONTH
+EXCLUDED = "storage, data transfer, NAT data processing and load balancers (usage-based)"
+
+
+@dataclass(frozen=True)
+class CostItem:
+    name: str
+    kind: str  # gpu-pool | node-pool | control-plane | nat | vpc-endpoint | database
+    hourly_min: float
+    hourly_max: float
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "hourly_min": round(self.hourly_min, 4),
+            "hourly_max": round(self.hourly_max, 4),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    items: list[CostItem]
+    currency: str = "USD"
+
+    @property
+    def hourly_min(self) -> float:
+        return sum(i.hourly_min for i in self.items)
+
+    @property
+    def hourly_max(self) -> float:
+        return sum(i.hourly_max for i in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "hourly_min": round(self.hourly_min, 2),
+            "hourly_max": round(self.hourly_max, 2),
+            "monthly_min": round(self.hourly_min * HOURS_PER_MONTH, 2),
+            "monthly_max": round(self.hourly_max * HOURS_PER_MONTH, 2),
+            "hours_per_month": HOURS_PER_MONTH,
+            "excludes": EXCLUDED,
+            "items": [i.to_json() for i in self.items],
+        }
+
+
+@dataclass(frozen=True)
+class _Priced:
+    machine: catalog.MachineType
+    spot_factor: float
+    accelerator: str | None
+
+
+@lru_cache(maxsize=4)
+def _machine_index(cloud: str) -> dict[str, _Priced]:
+    """Machine name -> price and spot factor (GPU machines from the catalog's offerings)."""
+    index: dict[str, _Priced] = {}
+    for accel in catalog.ACCELERATORS.values():
+        offering = accel.offerings.get(cloud)
+        if offering is None:
+            continue
+        for m in offering.machine_types:
+            # GCP N1 machines carry a T4 only when attached; index the GPU machines by (name, gpus).
+            index[f"{m.name}/{m.gpus}"] = _Priced(m, offering.spot_price_factor, accel.name)
+    for name, m in catalog.CPU_MACHINES.get(cloud, {}).items():
+        index.setdefault(f"{name}/0", _Priced(m, CPU_SPOT_FACTOR, None))
+    return index
+
+
+# Spot discount for general-purpose machines: an estimate like the catalog's GPU spot factors.
+CPU_SPOT_FACTOR = 0.4
+
+
+def _pool_item(name: str, machine: str, gpus: int, spot: bool, lo: int, hi: int, cloud: str) -> CostItem:
+    priced = _machine_index(cloud).get(f"{machine}/{gpus}")
+    if priced is None:
+        raise LookupError(f"no catalog price for {cloud} machine {machine} with {gpus} GPUs")
+    rate = priced.machine.on_demand_usd_hour * (priced.spot_factor if spot else 1.0)
+    kind = "gpu-pool" if priced.accelerator else "node-pool"
+    detail = f"{machine} x {lo}-{hi}{' spot (est.)' if spot else ''}"
+    return CostItem(name, kind, rate * lo, rate * hi, detail)
+
+
+# -- AWS ----------------------------------------------------------------------------------------------
+
+
+def _aws_node_group(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    i = r.inputs
+    scaling = i.get("scalingConfig", {})
+    machine = (i.get("instanceTypes") or ["?"])[0]
+    gpus = _aws_gpus(machine)
+    name = i.get("labels", {}).get("ml-platform/pool") or ("system" if "system" in r.name else r.name)
+    yield _pool_item(
+        name, machine, gpus, i.get("capacityType") == "SPOT",
+        int(scaling.get("minSize", 0)), int(scaling.get("maxSize", 0)), "aws",
+    )
+
+
+def _aws_gpus(machine: str) -> int:
+    for key in _machine_index("aws"):
+        name, gpus = key.rsplit("/", 1)
+        if name == machine:
+            return int(gpus)
+    raise LookupError(f"no catalog price for aws machine {machine}")
+
+
+def _aws_cluster(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    support = r.inputs.get("upgradePolicy", {}).get("supportType", "EXTENDED")
+    key = "eks_control_plane" if support == "STANDARD" else "eks_control_plane_extended_support"
+    rate = catalog.MANAGED_HOURLY["aws"][key]
+    yield CostItem("eks control plane", "control-plane", rate, rate, f"support: {support.lower()}")
+
+
+def _aws_nat(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    rate = catalog.MANAGED_HOURLY["aws"]["nat_gateway"] + catalog.MANAGED_HOURLY["aws"]["public_ipv4_address"]
+    yield CostItem(f"nat {r.name}", "nat", rate, rate, "gateway + public IPv4")
+
+
+def _aws_endpoint(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    if r.inputs.get("vpcEndpointType") != "Interface":
+        return
+    azs = len(r.inputs.get("subnetIds", [])) or 1
+    rate = catalog.MANAGED_HOURLY["aws"]["vpc_interface_endpoint_per_az"] * azs
+    service = str(r.inputs.get("serviceName", r.name)).rsplit(".", 1)[-1]
+    yield CostItem(f"endpoint {service}", "vpc-endpoint", rate, rate, f"{azs} AZs")
+
+
+def _aws_database(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    cls, multi = r.inputs.get("instanceClass", "?"), bool(r.inputs.get("multiAz"))
+    rate = catalog.database_hourly("aws", cls, multi_az=multi)
+    yield CostItem("model registry database", "database", rate, rate, f"{cls}{' multi-AZ' if multi else ''}")
+
+
+# -- GCP ----------------------------------------------------------------------------------------------
+
+
+def _gcp_node_pool(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    i = r.inputs
+    node = i.get("nodeConfig", {})
+    machine = node.get("machineType", "?")
+    gpus = sum(int(a.get("count", 0)) for a in node.get("guestAccelerators", []) or [])
+    auto = i.get("autoscaling", {})
+    zones = len(i.get("nodeLocations", []) or []) or 1
+    if "totalMinNodeCount" in auto or "totalMaxNodeCount" in auto:
+        lo, hi = int(auto.get("totalMinNodeCount", 0)), int(auto.get("totalMaxNodeCount", 0))
+    else:  # per-zone limits
+        lo, hi = int(auto.get("minNodeCount", i.get("nodeCount", 0))) * zones, int(auto.get("maxNodeCount", 0)) * zones
+    spot = bool(node.get("spot") or node.get("preemptible"))
+    name = node.get("labels", {}).get("ml-platform/pool") or i.get("name") or r.name
+    yield _pool_item(name, machine, gpus, spot, lo, hi, "gcp")
+
+
+def _gcp_cluster(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    rate = catalog.MANAGED_HOURLY["gcp"]["gke_control_plane"]
+    yield CostItem("gke control plane", "control-plane", rate, rate, "regional cluster")
+
+
+def _gcp_nat(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    rate = catalog.MANAGED_HOURLY["gcp"]["cloud_nat_gateway"]
+    yield CostItem(f"nat {r.name}", "nat", rate, rate, "gateway-hours at the cap")
+
+
+def _gcp_database(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    settings = r.inputs.get("settings", {})
+    tier = settings.get("tier", "?")
+    regional = settings.get("availabilityType") == "REGIONAL"
+    rate = catalog.database_hourly("gcp", tier, multi_az=regional)
+    yield CostItem("model registry database", "database", rate, rate, f"{tier}{' regional HA' if regional else ''}")
+
+
+PRICERS: dict[str, Callable[[ResourceRecord, Synthesis], Iterable[CostItem]]] = {
+    "aws:eks/nodeGroup:NodeGroup": _aws_node_group,
+    "aws:eks/cluster:Cluster": _aws_cluster,
+    "aws:ec2/natGateway:NatGateway": _aws_nat,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_endpoint,
+    "aws:rds/instance:Instance": _aws_database,
+    "gcp:container/nodePool:NodePool": _gcp_node_pool,
+    "gcp:container/cluster:Cluster": _gcp_cluster,
+    "gcp:compute/routerNat:RouterNat": _gcp_nat,
+    "gcp:sql/databaseInstance:DatabaseInstance": _gcp_database,
+}
+
+
+def estimate(syn: Synthesis) -> CostEstimate:
+    items: list[CostItem] = []
+    for record in syn.custom_resources:
+        pricer = PRICERS.get(record.type)
+        if pricer is not None:
+            items.extend(pricer(record, syn))
+    order = ["gpu-pool", "node-pool", "control-plane", "database", "nat", "vpc-endpoint"]
+    items.sort(key=lambda i: (order.index(i.kind) if i.kind in order else len(order), i.name))
+    return CostEstimate(items)
