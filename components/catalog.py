@@ -121,8 +121,7 @@ class Accelerator:
         found = self.offerings.get(cloud)
         if found is None:
             raise CatalogError(
-                f"accelerator '{self.name}' is not offered on {cloud} "
-                f"({cloud} offers: {', '.join(offered_on(cloud))})"
+                f"accelerator '{self.name}' is not offered on {cloud} ({cloud} offers: {', '.join(offered_on(cloud))})"
             )
         return found
 
@@ -145,13 +144,10 @@ _AWS_REGION = "us-east-1"
 _GCP_REGION = "us-central1"
 
 _AWS_PRICE_LIST = "AWS EC2 on-demand Linux list price, us-east-1"
-_SKYPILOT_AWS = (
-    "skypilot-org/skypilot-catalog catalogs/v8/aws/vms.csv (AWS Price List snapshot, read 2026-11-24)"
-)
+_SKYPILOT_AWS = "skypilot-org/skypilot-catalog catalogs/v8/aws/vms.csv (AWS Price List snapshot, read 2026-11-24)"
 _GCP_PRICE_LIST = "Google Compute Engine on-demand list price, us-central1"
 _CYCLENERD = (
-    "Cyclenerd/google-cloud-pricing-cost-calculator pricing.yml "
-    "(Cloud Billing Catalog export generated 2025-03-06)"
+    "Cyclenerd/google-cloud-pricing-cost-calculator pricing.yml (Cloud Billing Catalog export generated 2025-03-06)"
 )
 
 
@@ -167,9 +163,7 @@ def _aws(machines: tuple[MachineType, ...], *, source: str, spot_factor: float) 
     )
 
 
-def _gcp(
-    machines: tuple[MachineType, ...], *, accelerator_type: str, source: str, spot_factor: float
-) -> Offering:
+def _gcp(machines: tuple[MachineType, ...], *, accelerator_type: str, source: str, spot_factor: float) -> Offering:
     return Offering(
         cloud="gcp",
         machine_types=machines,

@@ -48,6 +48,11 @@ class UserError(Exception):
         super().__init__(message if message.startswith(("stacks/", "/")) else f"mlplat: {message}")
 
 
+def _console() -> Console:
+    """Full width on a terminal; 160 columns when piped, so nothing is cut."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
 def _stack_name(path: Path) -> str:
     match = re.fullmatch(r"Pulumi\.(.+)\.yaml", path.name)
     return match.group(1) if match else path.stem
@@ -93,7 +98,7 @@ def plan(
         with output.open("w") as fh:
             plan_table(syn, cost, Console(file=fh, width=160, no_color=True, force_terminal=False))
     else:
-        plan_table(syn, cost, Console(width=None if sys.stdout.isatty() else 160))
+        plan_table(syn, cost, _console())
 
 
 @app.command("catalog")
@@ -106,8 +111,18 @@ def show_catalog(
         if c not in catalog.CLOUDS:
             raise UserError(f"unknown cloud '{c}' (known: {', '.join(catalog.CLOUDS)})")
     table = Table(title="GPU catalog (on-demand list prices, USD/hour)", title_justify="left")
-    for col in ("accelerator", "memory", "cloud", "machine", "GPUs", "vCPUs", "memory GiB", "USD/h", "spot x (est.)",
-                "price as of"):
+    for col in (
+        "accelerator",
+        "memory",
+        "cloud",
+        "machine",
+        "GPUs",
+        "vCPUs",
+        "memory GiB",
+        "USD/h",
+        "spot x (est.)",
+        "price as of",
+    ):
         table.add_column(col)
     for accel in catalog.ACCELERATORS.values():
         for c in clouds:
@@ -115,10 +130,19 @@ def show_catalog(
             if offering is None:
                 continue
             for m in offering.machine_types:
-                table.add_row(accel.name, f"{accel.gpu_memory_gib} GiB", c, m.name, str(m.gpus), str(m.vcpus),
-                              f"{m.memory_gib:g}", f"{m.on_demand_usd_hour:,.2f}", f"{offering.spot_price_factor:.2f}",
-                              f"{offering.price_region} {offering.price_date}")
-    Console().print(table)
+                table.add_row(
+                    accel.name,
+                    f"{accel.gpu_memory_gib} GiB",
+                    c,
+                    m.name,
+                    str(m.gpus),
+                    str(m.vcpus),
+                    f"{m.memory_gib:g}",
+                    f"{m.on_demand_usd_hour:,.2f}",
+                    f"{offering.spot_price_factor:.2f}",
+                    f"{offering.price_region} {offering.price_date}",
+                )
+    _console().print(table)
 
 
 @app.command("new-stack")
@@ -135,11 +159,12 @@ def new_stack(
     if dst.exists():
         raise UserError(f"{cfg.display_path(dst)} already exists")
     today = dt.date.today().isoformat()
-    dst.write_text(f"# Forked from {src.name} on {today}: edit, then `mlplat plan --stack {name}`.\n"
-                   + src.read_text())
+    dst.write_text(f"# Forked from {src.name} on {today}: edit, then `mlplat plan --stack {name}`.\n" + src.read_text())
     cfg.load_stack_file(dst)  # the copy must validate as it stands
     typer.echo(f"wrote {cfg.display_path(dst)}")
-    typer.echo(f"next: edit it, `mlplat plan --stack {name}`, then `pulumi stack init {name}` and `pulumi up -s {name}`")
+    typer.echo(
+        f"next: edit it, `mlplat plan --stack {name}`, then `pulumi stack init {name}` and `pulumi up -s {name}`"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

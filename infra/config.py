@@ -424,20 +424,28 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
             except catalog.CatalogError as exc:
                 errors.append((f"{at}.gpusPerNode", str(exc)))
         if pool.min_nodes > pool.max_nodes:
-            errors.append((f"{at}.minNodes", f"minNodes ({pool.min_nodes}) is greater than maxNodes ({pool.max_nodes})"))
+            errors.append(
+                (f"{at}.minNodes", f"minNodes ({pool.min_nodes}) is greater than maxNodes ({pool.max_nodes})")
+            )
         if pool.capacity is None:
             pool.capacity = Capacity.spot if dev else Capacity.on_demand
         if pool.capacity is Capacity.reserved and not pool.reservation_id:
             errors.append((f"{at}.reservationId", "capacity 'reserved' needs the reservation id"))
         if pool.reservation_id and pool.capacity is not Capacity.reserved:
-            errors.append((f"{at}.reservationId", f"a reservation id needs capacity 'reserved' (not '{pool.capacity}')"))
+            errors.append(
+                (f"{at}.reservationId", f"a reservation id needs capacity 'reserved' (not '{pool.capacity}')")
+            )
         if cloud == "aws" and pool.reservation_id and not re.match(r"^cr-[0-9a-f]{8,17}$", pool.reservation_id):
-            errors.append((f"{at}.reservationId", f"'{pool.reservation_id}' is not an EC2 capacity reservation id (cr-…)"))
+            errors.append(
+                (f"{at}.reservationId", f"'{pool.reservation_id}' is not an EC2 capacity reservation id (cr-…)")
+            )
         images = ("al2023", "bottlerocket") if cloud == "aws" else ("cos",)
         if pool.node_image is None:
             pool.node_image = images[0]  # type: ignore[assignment]
         elif pool.node_image not in images:
-            errors.append((f"{at}.nodeImage", f"'{pool.node_image}' is not a {cloud} GPU node image ({', '.join(images)})"))
+            errors.append(
+                (f"{at}.nodeImage", f"'{pool.node_image}' is not a {cloud} GPU node image ({', '.join(images)})")
+            )
 
     # buckets: the four the platform relies on always exist; the stack file may tune or add
     errors += _check_unique("buckets", [b.name for b in spec.buckets])
@@ -463,7 +471,9 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
         except catalog.CatalogError as exc:
             errors.append(("database.instanceClass", str(exc)))
     if db.max_storage_gb < db.storage_gb:
-        errors.append(("database.maxStorageGb", f"maxStorageGb ({db.max_storage_gb}) is below storageGb ({db.storage_gb})"))
+        errors.append(
+            ("database.maxStorageGb", f"maxStorageGb ({db.max_storage_gb}) is below storageGb ({db.storage_gb})")
+        )
     if db.backup_retention_days is None:
         db.backup_retention_days = 14 if prod else 7
     if db.multi_az is None:
@@ -475,9 +485,7 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
     for i, team in enumerate(spec.teams):
         for accel in team.gpu_quota:
             if accel not in pooled:
-                errors.append(
-                    (f"teams[{i}].gpuQuota.{accel}", "no GPU pool in this stack has this accelerator")
-                )
+                errors.append((f"teams[{i}].gpuQuota.{accel}", "no GPU pool in this stack has this accelerator"))
 
     _check_tags(spec.tags, "tags", errors)
     return errors
@@ -605,9 +613,7 @@ def load_stack_file(path: Path) -> tuple[PlatformSpec, dict[str, Any]]:
     spec = parse_platform(config[CONFIG_KEY], source)
     region_key = f"{spec.cloud}:region" if spec.cloud == "aws" else "gcp:region"
     if region_key in config and config[region_key] != spec.region:
-        raise ConfigError(
-            source, region_key, f"'{config[region_key]}' differs from platform.region '{spec.region}'"
-        )
+        raise ConfigError(source, region_key, f"'{config[region_key]}' differs from platform.region '{spec.region}'")
     return spec, config
 
 

@@ -111,8 +111,13 @@ def _aws_node_group(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
     gpus = _aws_gpus(machine)
     name = i.get("labels", {}).get("ml-platform/pool") or ("system" if "system" in r.name else r.name)
     yield _pool_item(
-        name, machine, gpus, i.get("capacityType") == "SPOT",
-        int(scaling.get("minSize", 0)), int(scaling.get("maxSize", 0)), "aws",
+        name,
+        machine,
+        gpus,
+        i.get("capacityType") == "SPOT",
+        int(scaling.get("minSize", 0)),
+        int(scaling.get("maxSize", 0)),
+        "aws",
     )
 
 

@@ -87,7 +87,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return mocks_gcp.new_resource(self, args.typ, args.name, inputs)
         return f"{args.name}-{_hex(args.typ + args.name, 8)}", inputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return self._call(args), []
+
+    def _call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -99,16 +102,29 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            }
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             zones = [f"{self.region}{c}" for c in _AZ_LETTERS[:4]]
-            return {"names": zones, "zoneIds": [f"az{i + 1}" for i in range(len(zones))], "id": self.region,
-                    "groupNames": [self.region]}
+            return {
+                "names": zones,
+                "zoneIds": [f"az{i + 1}" for i in range(len(zones))],
+                "id": self.region,
+                "groupNames": [self.region],
+            }
         if token == "aws:ec2/getVpc:getVpc":
             vpc_id = args.args.get("id", "vpc-0existing")
-            return {"id": vpc_id, "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc_id}",
-                    "cidrBlock": "10.20.0.0/16", "state": "available"}
+            return {
+                "id": vpc_id,
+                "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc_id}",
+                "cidrBlock": "10.20.0.0/16",
+                "state": "available",
+            }
         if token.startswith("gcp:"):
             from infra import mocks_gcp
 
@@ -118,7 +134,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
     # -- AWS ---------------------------------------------------------------------------------------
 
     def _arn(self, typ: str, rid: str) -> str:
-        service = typ.split(":")[1].split("/")[0]
+        service = typ.split(":")[1].split("/", maxsplit=1)[0]
         kind = typ.rsplit(":", 1)[1].lower()
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{rid}"
 
@@ -153,13 +169,22 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _eip(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         rid = f"eipalloc-{_hex(name, 17)}"
         h = hashlib.sha256(name.encode()).digest()
-        return rid, {**inputs, "allocationId": rid, "publicIp": f"3.{h[0]}.{h[1]}.{h[2]}",
-                     "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:elastic-ip/{rid}"}
+        return rid, {
+            **inputs,
+            "allocationId": rid,
+            "publicIp": f"3.{h[0]}.{h[1]}.{h[2]}",
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:elastic-ip/{rid}",
+        }
 
     def _launch_template(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         rid = f"lt-{_hex(name, 17)}"
-        return rid, {**inputs, "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:launch-template/{rid}",
-                     "latestVersion": 1, "defaultVersion": 1, "name": self._auto_name(name, inputs)}
+        return rid, {
+            **inputs,
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:launch-template/{rid}",
+            "latestVersion": 1,
+            "defaultVersion": 1,
+            "name": self._auto_name(name, inputs),
+        }
 
     def _eks_cluster(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         cluster = inputs.get("name") or self._auto_name(name, inputs)
@@ -187,7 +212,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             **inputs,
             "nodeGroupName": ng,
             "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/{cluster}/{ng}/{_uuid(name)}",
-            "resources": [{"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(name)}"}], "remoteAccessSecurityGroupId": ""}],
+            "resources": [
+                {"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(name)}"}], "remoteAccessSecurityGroupId": ""}
+            ],
             "status": "ACTIVE",
             "releaseVersion": "1.35.0-20261101",
         }
@@ -202,8 +229,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def _iam_role(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         role = self._auto_name(name, inputs)[:64]
-        return role, {**inputs, "name": role, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
-                      "uniqueId": f"AROA{_hex(name, 17).upper()}"}
+        return role, {
+            **inputs,
+            "name": role,
+            "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+            "uniqueId": f"AROA{_hex(name, 17).upper()}",
+        }
 
     def _oidc_provider(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         host = str(inputs.get("url", "oidc.example")).removeprefix("https://")
@@ -247,8 +278,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "endpoint": f"{address}:5432",
             "port": 5432,
             "resourceId": f"db-{_hex(name, 26).upper()}",
-            "masterUserSecrets": [{"secretArn": secret, "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
-                                   "secretStatus": "active"}],
+            "masterUserSecrets": [
+                {"secretArn": secret, "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""), "secretStatus": "active"}
+            ],
             "engineVersionActual": f"{inputs.get('engineVersion', '16')}.8",
         }
 

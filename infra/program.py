@@ -41,7 +41,17 @@ def run() -> MlPlatform:
     pulumi.export("databaseSecret", f.database.password_secret)
     pulumi.export(
         "gpuPools",
-        [{"name": p.name, "accelerator": p.accelerator, "machineType": p.machine_type, "gpusPerNode": p.gpus_per_node,
-          "capacity": p.capacity, "minNodes": p.min_nodes, "maxNodes": p.max_nodes} for p in f.gpu_pools],
+        [
+            {
+                "name": p.name,
+                "accelerator": p.accelerator,
+                "machineType": p.machine_type,
+                "gpusPerNode": p.gpus_per_node,
+                "capacity": p.capacity,
+                "minNodes": p.min_nodes,
+                "maxNodes": p.max_nodes,
+            }
+            for p in f.gpu_pools
+        ],
     )
     return platform

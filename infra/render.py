@@ -51,7 +51,9 @@ def resource_tree(syn: Synthesis) -> Tree:
     def add(branch: Tree, parent_urn: str) -> None:
         for child in sorted(syn.children(parent_urn), key=lambda r: (r.custom, r.type, r.name)):
             if child.custom:
-                sub = branch.add(f"[dim]{child.type}[/] {child.name}" + (" [yellow](protected)[/]" if child.protect else ""))
+                sub = branch.add(
+                    f"[dim]{child.type}[/] {child.name}" + (" [yellow](protected)[/]" if child.protect else "")
+                )
             else:
                 n = sum(1 for r in syn.descendants(child.urn) if r.custom)
                 sub = branch.add(f"[bold cyan]{child.type}[/] {child.name} [dim]({n} resources)[/]")
@@ -74,18 +76,41 @@ def type_table(syn: Synthesis) -> Table:
 
 
 def cost_table(cost: CostEstimate) -> Table:
-    table = Table(title=f"Estimated cost ({cost.currency}, list prices)", title_justify="left",
-                  caption=f"monthly = hourly x {HOURS_PER_MONTH:g} h; excludes storage, data transfer and "
-                          "load balancers", caption_justify="left")
-    for col, justify in (("item", "left"), ("kind", "left"), ("detail", "left"), ("hourly min", "right"),
-                         ("hourly max", "right"), ("monthly min", "right"), ("monthly max", "right")):
+    table = Table(
+        title=f"Estimated cost ({cost.currency}, list prices)",
+        title_justify="left",
+        caption=f"monthly = hourly x {HOURS_PER_MONTH:g} h; excludes storage, data transfer and load balancers",
+        caption_justify="left",
+    )
+    for col, justify in (
+        ("item", "left"),
+        ("kind", "left"),
+        ("detail", "left"),
+        ("hourly min", "right"),
+        ("hourly max", "right"),
+        ("monthly min", "right"),
+        ("monthly max", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for item in cost.items:
-        table.add_row(item.name, item.kind, item.detail, _money(item.hourly_min), _money(item.hourly_max),
-                      _money(item.hourly_min * HOURS_PER_MONTH), _money(item.hourly_max * HOURS_PER_MONTH))
-    table.add_row("[bold]total[/]", "", "", _money(cost.hourly_min), _money(cost.hourly_max),
-                  f"[bold]{_money(cost.hourly_min * HOURS_PER_MONTH)}[/]",
-                  f"[bold]{_money(cost.hourly_max * HOURS_PER_MONTH)}[/]")
+        table.add_row(
+            item.name,
+            item.kind,
+            item.detail,
+            _money(item.hourly_min),
+            _money(item.hourly_max),
+            _money(item.hourly_min * HOURS_PER_MONTH),
+            _money(item.hourly_max * HOURS_PER_MONTH),
+        )
+    table.add_row(
+        "[bold]total[/]",
+        "",
+        "",
+        _money(cost.hourly_min),
+        _money(cost.hourly_max),
+        f"[bold]{_money(cost.hourly_min * HOURS_PER_MONTH)}[/]",
+        f"[bold]{_money(cost.hourly_max * HOURS_PER_MONTH)}[/]",
+    )
     return table
 
 

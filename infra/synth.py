@@ -157,7 +157,6 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
-
 _LOCK = threading.Lock()
 
 
@@ -191,7 +190,6 @@ def synthesize(
         settings.ROOT.set(None)  # a fresh root Stack resource for this stack
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config(engine_config(config))
-        settings.SETTINGS.rpc_manager.clear()
 
         def body() -> None:
             program()

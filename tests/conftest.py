@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ STACK_FILES = sorted(STACKS_DIR.glob("Pulumi.*.yaml"))
 STACK_NAMES = [p.name[len("Pulumi.") : -len(".yaml")] for p in STACK_FILES]
 
 
-@lru_cache(maxsize=None)
+@cache
 def synth_stack(name: str) -> Synthesis:
     spec, config = load_stack_file(STACKS_DIR / f"Pulumi.{name}.yaml")
     return synthesize(name, spec, config)

@@ -39,7 +39,7 @@ def check_grammar(doc: dict[str, Any], resource_policy: bool) -> list[str]:
         if not resource_policy and ("Resource" not in st and "NotResource" not in st):
             problems.append(f"Statement[{i}] has no Resource")
         for action in _as_list(st.get("Action", [])):
-            if action == "*" or action.endswith(":*") and st.get("Effect") == "Allow" and action != "kms:*":
+            if action == "*" or (action.endswith(":*") and st.get("Effect") == "Allow" and action != "kms:*"):
                 problems.append(f"Statement[{i}] allows the wildcard action {action}")
             try:
                 if not expand_action(action):
@@ -47,7 +47,9 @@ def check_grammar(doc: dict[str, Any], resource_policy: bool) -> list[str]:
             except Exception as exc:  # parliament raises on unknown services/actions
                 problems.append(f"unknown action {action}: {exc}")
         principal = st.get("Principal")
-        if st.get("Effect") == "Allow" and (principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")):
+        if st.get("Effect") == "Allow" and (
+            principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
+        ):
             problems.append(f"Statement[{i}] allows a wildcard principal")
     return problems
 

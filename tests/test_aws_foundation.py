@@ -76,7 +76,9 @@ def test_network_prod_nat_per_zone_and_interface_endpoints(aws_prod):
     for name, ep in endpoints.items():
         if not name.endswith(".s3"):
             assert ep["privateDnsEnabled"] is True and len(ep["subnetIds"]) == 3
-    ingress = aws_prod.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "mlp-aws-network-endpoints-https")
+    ingress = aws_prod.one(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "mlp-aws-network-endpoints-https"
+    )
     assert ingress.inputs["fromPort"] == ingress.inputs["toPort"] == 443
     assert ingress.inputs["cidrIpv4"] == "10.60.0.0/16"
 
@@ -158,7 +160,9 @@ def test_eks_endpoint_and_protection_differ_by_environment(aws_dev, aws_prod):
 
 
 def test_system_node_group_is_tainted_on_demand(aws_prod):
-    system = next(r.inputs for r in aws_prod.of_type(NODE_GROUP) if r.inputs["labels"] == {"ml-platform/role": "system"})
+    system = next(
+        r.inputs for r in aws_prod.of_type(NODE_GROUP) if r.inputs["labels"] == {"ml-platform/role": "system"}
+    )
     assert system["capacityType"] == "ON_DEMAND" and system["amiType"] == "AL2023_x86_64_STANDARD"
     assert system["taints"] == [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
     assert system["scalingConfig"] == {"minSize": 3, "maxSize": 6, "desiredSize": 3}
@@ -262,8 +266,10 @@ def test_buckets_secure_defaults(aws_prod):
     buckets = _by_bucket(aws_prod, "aws:s3/bucket:Bucket")
     assert set(buckets) == {"datasets", "artifacts", "models", "logs"}
     for name, pab in _by_bucket(aws_prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").items():
-        assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
-                                            "restrictPublicBuckets")), name
+        assert all(
+            pab[k] is True
+            for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        ), name
     for own in _by_bucket(aws_prod, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").values():
         assert own["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     sse = _by_bucket(aws_prod, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
@@ -318,7 +324,9 @@ def test_ecr_repositories(aws_prod):
         assert r.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         assert r.inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
         assert r.protect
-    policies = {p.name: json.loads(p.inputs["policy"]) for p in aws_prod.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")}
+    policies = {
+        p.name: json.loads(p.inputs["policy"]) for p in aws_prod.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    }
     serving = policies["mlp-aws-ecr-serving"]["rules"]
     assert serving[1]["selection"]["countNumber"] == 200
     assert serving[0]["selection"]["tagStatus"] == "untagged"
@@ -353,7 +361,7 @@ def test_database_private_encrypted_and_environment_aware(aws_dev, aws_prod):
 def _taggable(token: str) -> bool:
     if not token.startswith("aws:") or token.startswith("aws:index"):
         return False
-    module, cls = token.split(":")[1].split("/")[0], token.rsplit(":", 1)[1]
+    module, cls = token.split(":")[1].split("/", maxsplit=1)[0], token.rsplit(":", 1)[1]
     resource = getattr(importlib.import_module(f"pulumi_aws.{module}"), cls)
     return hasattr(resource, "tags")
 
@@ -407,9 +415,16 @@ def identity_stack() -> Synthesis:
     def program() -> None:
         ctx = PlatformContext(spec=spec, stack="aws-dev")
         f = MlPlatform("mlp", ctx).foundation
-        f.bind_identity("research", "trainer", IdentityAccess(
-            buckets=(BucketAccess("datasets", "research", "read"), BucketAccess("models", "research/", "read-write")),
-        ))
+        f.bind_identity(
+            "research",
+            "trainer",
+            IdentityAccess(
+                buckets=(
+                    BucketAccess("datasets", "research", "read"),
+                    BucketAccess("models", "research/", "read-write"),
+                ),
+            ),
+        )
         f.bind_identity("serving", "predictor", IdentityAccess(buckets=(BucketAccess("models"),), registry_pull=True))
         f.bind_identity("batch", "nothing", IdentityAccess(registry_pull=False))
         try:
@@ -448,11 +463,15 @@ def test_bind_identity_grants_only_the_named_prefixes(identity_stack):
     assert stmts["Objects1"]["Resource"] == ["arn:aws:s3:::mlp-aws-dev-models-123456789012/research/*"]
     assert "s3:PutObject" in stmts["Objects1"]["Action"]  # read-write
     assert stmts["List0"]["Condition"] == {"StringLike": {"s3:prefix": ["research", "research/*"]}}
-    assert stmts["StorageKeyThroughS3"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}
+    assert stmts["StorageKeyThroughS3"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}
+    }
     assert "kms:GenerateDataKey" in stmts["StorageKeyThroughS3"]["Action"]
     every_resource = [res for s in policy["Statement"] for res in s["Resource"]]
-    assert all("datasets" in r or "models" in r or r.startswith(("arn:aws:kms", "arn:aws:ecr")) or r == "*"
-               for r in every_resource)
+    assert all(
+        "datasets" in r or "models" in r or r.startswith(("arn:aws:kms", "arn:aws:ecr")) or r == "*"
+        for r in every_resource
+    )
     assert [s["Action"] for s in policy["Statement"] if s["Resource"] == ["*"]] == [["ecr:GetAuthorizationToken"]]
 
 

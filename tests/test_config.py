@@ -190,5 +190,5 @@ def test_stack_file_errors(tmp_path):
 
 def test_provider_region_must_match(tmp_path):
     path = write_stack(tmp_path, raw_platform("aws-dev"), extra={"aws:region": "eu-west-1"})
-    with pytest.raises(ConfigError, match="aws:region: 'eu-west-1' differs from platform.region 'us-west-2'"):
+    with pytest.raises(ConfigError, match=r"aws:region: 'eu-west-1' differs from platform\.region 'us-west-2'"):
         load_stack_file(path)

@@ -33,7 +33,9 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> s
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+            "clusters": [
+                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+            ],
             "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
             "current-context": cluster_name,
             "users": [
@@ -43,8 +45,16 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> s
                         "exec": {
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
                             "command": "aws",
-                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
-                                     "--output", "json"],
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--region",
+                                region,
+                                "--output",
+                                "json",
+                            ],
                             "interactiveMode": "Never",
                         }
                     },
@@ -218,7 +228,9 @@ class EksCluster(pulumi.ComponentResource):
                 )
             ],
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=ctx.tags(Name=f"{cluster_name}-system"))
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=t, tags=ctx.tags(Name=f"{cluster_name}-system")
+                )
                 for t in ("instance", "volume", "network-interface")
             ],
             update_default_version=True,
@@ -264,8 +276,14 @@ class EksCluster(pulumi.ComponentResource):
             [account.managed_policy("service-role/AmazonEBSCSIDriverPolicy")],
             inline=iam.document(
                 iam.allow(
-                    ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*",
-                     "kms:ReEncrypt*"],
+                    [
+                        "kms:CreateGrant",
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
                     [keys.arn("ebs")],
                 )
             ),
@@ -337,6 +355,7 @@ class EksCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=role),
             )
         if inline:
-            aws.iam.RolePolicy(f"{name}-access", role=role.id, policy=iam.to_json(inline),
-                               opts=pulumi.ResourceOptions(parent=role))
+            aws.iam.RolePolicy(
+                f"{name}-access", role=role.id, policy=iam.to_json(inline), opts=pulumi.ResourceOptions(parent=role)
+            )
         return role

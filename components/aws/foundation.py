@@ -20,8 +20,13 @@ from components.context import PlatformContext
 from components.foundation import Foundation, IdentityAccess, IdentityBinding
 
 S3_READ = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
-S3_WRITE = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload",
-            "s3:ListMultipartUploadParts"]
+S3_WRITE = [
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+]
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 
 
@@ -41,15 +46,15 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         spec = ctx.spec
         self.cloud, self.region = "aws", spec.region
 
-        provider = aws.Provider(
-            f"{name}-provider", region=spec.region, opts=pulumi.ResourceOptions(parent=self)
-        )
+        provider = aws.Provider(f"{name}-provider", region=spec.region, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
         invoke = pulumi.InvokeOptions(provider=provider)
         identity = aws.get_caller_identity(opts=invoke)
         partition = aws.get_partition(opts=invoke)
         self.account = AccountInfo(
-            account_id=identity.account_id, partition=partition.partition, region=spec.region,
+            account_id=identity.account_id,
+            partition=partition.partition,
+            region=spec.region,
             dns_suffix=partition.dns_suffix,
         )
         cluster_name = ctx.prefix

@@ -30,7 +30,9 @@ def service_trust(*services: str) -> str:
             {
                 "Effect": "Allow",
                 "Principal": {"Service": sorted(services)},
-                "Action": ["sts:AssumeRole", "sts:TagSession"] if "pods.eks.amazonaws.com" in services else "sts:AssumeRole",
+                "Action": ["sts:AssumeRole", "sts:TagSession"]
+                if "pods.eks.amazonaws.com" in services
+                else "sts:AssumeRole",
             }
         )
     )

@@ -50,9 +50,7 @@ def key_policy(purpose: str, account: AccountInfo) -> dict:
                 "Principal": {"Service": f"logs.{account.region}.{account.dns_suffix}"},
                 "Action": usage,
                 "Resource": "*",
-                "Condition": {
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": account.arn("logs", "log-group:*")}
-                },
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": account.arn("logs", "log-group:*")}},
             }
         )
     if purpose == "ebs":

@@ -89,7 +89,11 @@ class Network(pulumi.ComponentResource):
 
         # No rules at all: nothing may silently fall back to the default group.
         aws.ec2.DefaultSecurityGroup(
-            f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], tags=ctx.tags(Name=f"{ctx.prefix}-default"),
+            f"{name}-default-sg",
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags=ctx.tags(Name=f"{ctx.prefix}-default"),
             opts=vpc_opts,
         )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=ctx.tags(Name=ctx.prefix), opts=vpc_opts)
@@ -118,7 +122,9 @@ class Network(pulumi.ComponentResource):
                 opts=vpc_opts,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{zone}", subnet_id=pub.id, route_table_id=public_rt.id,
+                f"{name}-public-{zone}",
+                subnet_id=pub.id,
+                route_table_id=public_rt.id,
                 opts=pulumi.ResourceOptions(parent=pub),
             )
             priv = aws.ec2.Subnet(
@@ -142,8 +148,9 @@ class Network(pulumi.ComponentResource):
         nats = []
         for i in range(nat_count):
             zone = self.availability_zones[i]
-            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=ctx.tags(Name=f"{ctx.prefix}-nat-{zone}"),
-                              opts=vpc_opts)
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{zone}", domain="vpc", tags=ctx.tags(Name=f"{ctx.prefix}-nat-{zone}"), opts=vpc_opts
+            )
             nats.append(
                 aws.ec2.NatGateway(
                     f"{name}-nat-{zone}",
@@ -158,7 +165,9 @@ class Network(pulumi.ComponentResource):
         private_rts = []
         for i, zone in enumerate(self.availability_zones):
             rt = aws.ec2.RouteTable(
-                f"{name}-private-{zone}", vpc_id=vpc.id, tags=ctx.tags(Name=f"{ctx.prefix}-private-{zone}"),
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                tags=ctx.tags(Name=f"{ctx.prefix}-private-{zone}"),
                 opts=vpc_opts,
             )
             aws.ec2.Route(
@@ -169,7 +178,9 @@ class Network(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=rt),
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-private-{zone}", subnet_id=private_subnets[i].id, route_table_id=rt.id,
+                f"{name}-private-{zone}",
+                subnet_id=private_subnets[i].id,
+                route_table_id=rt.id,
                 opts=pulumi.ResourceOptions(parent=rt),
             )
             private_rts.append(rt)

@@ -1,0 +1,39 @@
+# The two commands the README promises work on a fresh machine (Python 3.11 and make):
+#   make plan   set up .venv, then the offline plan of the default stack (aws-dev)
+#   make test   set up .venv, then lint, type check and the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+STACK  ?= aws-dev
+
+.PHONY: setup plan test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+plan: $(STAMP)
+	$(BIN)/mlplat plan --stack $(STACK)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/pyright
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
