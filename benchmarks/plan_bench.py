@@ -63,7 +63,18 @@ def cold_runs(path: Path, runs: int) -> list[float]:
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "infra.cli", "plan", "--stack-file", str(path), "--format", "json", "-o", "/dev/null"],
+            [
+                sys.executable,
+                "-m",
+                "infra.cli",
+                "plan",
+                "--stack-file",
+                str(path),
+                "--format",
+                "json",
+                "-o",
+                "/dev/null",
+            ],
             cwd=ROOT,
             check=True,
         )
@@ -92,7 +103,9 @@ def main() -> None:
     parser.add_argument("--stacks", nargs="*", default=None)
     args = parser.parse_args()
 
-    stacks = args.stacks or [s for s in ("aws-dev", "aws-prod", "gcp-dev", "gcp-prod") if (STACKS_DIR / f"Pulumi.{s}.yaml").exists()]
+    stacks = args.stacks or [
+        s for s in ("aws-dev", "aws-prod", "gcp-dev", "gcp-prod") if (STACKS_DIR / f"Pulumi.{s}.yaml").exists()
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         cases: list[tuple[str, Path]] = [(s, STACKS_DIR / f"Pulumi.{s}.yaml") for s in stacks]
         for base in ("aws-prod", "gcp-prod"):
@@ -101,7 +114,10 @@ def main() -> None:
                 path.write_text(yaml.safe_dump(scaled(base)))
                 cases.append((f"{base}-x10", path))
 
-        header = f"{'stack':<14}{'resources':>10}{'cold best s':>13}{'cold median s':>15}{'warm synth s':>14}{'ms/resource':>13}"
+        header = (
+            f"{'stack':<14}{'resources':>10}{'cold best s':>13}{'cold median s':>15}"
+            f"{'warm synth s':>14}{'ms/resource':>13}"
+        )
         print(f"mlplat plan benchmark: {args.runs} cold runs per stack, Python {sys.version.split()[0]}")
         print(header)
         print("-" * len(header))

@@ -1,4 +1,4 @@
-"""GCP foundation: VPC, Cloud KMS, GKE with GPU node pools, GCS, Artifact Registry, Cloud SQL, Workload Identity."""
+"""GCP foundation: VPC, Cloud KMS, GKE + GPU pools, GCS, Artifact Registry, Cloud SQL, Workload Identity."""
 
 from components.gcp.foundation import GcpFoundation
 

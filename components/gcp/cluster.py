@@ -42,6 +42,8 @@ LOGGING_COMPONENTS = ["SYSTEM_COMPONENTS", "WORKLOADS"]
 # Google Cloud Managed Service for Prometheus (enabled below).
 MONITORING_COMPONENTS = ["SYSTEM_COMPONENTS"]
 NODE_METADATA = {"disable-legacy-endpoints": "true"}
+ADMIN_IAM_ROLE = "roles/container.clusterViewer"
+RBAC_KINDS = {"user": "User", "serviceAccount": "User", "group": "Group"}
 
 
 def service_account_id(base: str, salt: str = "") -> str:
@@ -62,7 +64,10 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": cluster_name, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}}
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data},
+                }
             ],
             "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
             "current-context": cluster_name,
@@ -113,6 +118,7 @@ class GkeCluster(pulumi.ComponentResource):
         name: str,
         ctx: PlatformContext,
         project: ProjectInfo,
+        *,
         network: Network,
         keys: KmsKeys,
         cluster_name: str,
@@ -305,4 +311,39 @@ class GkeCluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]),
         )
+        self._admins(name, ctx, project)
         self.register_outputs({"name": self.name, "endpoint": self.cluster.endpoint})
+
+    def _admins(self, name: str, ctx: PlatformContext, project: ProjectInfo) -> None:
+        """`cluster.adminPrincipals` (`user:`/`group:`/`serviceAccount:` members): enough IAM to fetch
+        credentials (`container.clusterViewer`, no in-cluster rights by itself) plus a `cluster-admin`
+        RBAC binding in this cluster only; never the project-wide `container.admin`. Group subjects
+        need Google Groups for RBAC on the cluster."""
+        for i, principal in enumerate(ctx.spec.cluster.admin_principals):
+            kind, _, subject = principal.partition(":")
+            if kind not in RBAC_KINDS or not subject:
+                raise ValueError(
+                    f"cluster.adminPrincipals[{i}]: '{principal}' is not a GCP member "
+                    "(user:EMAIL, group:EMAIL or serviceAccount:EMAIL)"
+                )
+            gcp.projects.IAMMember(
+                f"{name}-admin-{i}",
+                project=project.project_id,
+                role=ADMIN_IAM_ROLE,
+                member=principal,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-admin-{i}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"ml-platform:admin-{i}",
+                    labels={"app.kubernetes.io/managed-by": "pulumi", "ml-platform/stack": ctx.stack},
+                ),
+                role_ref=k8s.rbac.v1.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+                ),
+                subjects=[
+                    k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind=RBAC_KINDS[kind], name=subject)
+                ],
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            )

@@ -60,6 +60,7 @@ class Database(pulumi.ComponentResource):
         name: str,
         ctx: PlatformContext,
         project: ProjectInfo,
+        *,
         network: Network,
         keys: KmsKeys,
         opts: pulumi.ResourceOptions | None = None,
@@ -140,7 +141,9 @@ class Database(pulumi.ComponentResource):
                     query_string_length=1024,
                 ),
                 password_validation_policy=gcp.sql.DatabaseInstanceSettingsPasswordValidationPolicyArgs(
-                    enable_password_policy=True, min_length=20, complexity="COMPLEXITY_DEFAULT",
+                    enable_password_policy=True,
+                    min_length=20,
+                    complexity="COMPLEXITY_DEFAULT",
                     disallow_username_substring=True,
                 ),
                 user_labels=ctx.labels(),

@@ -63,7 +63,10 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         self.cloud, self.region = "gcp", spec.region
 
         provider = gcp.Provider(
-            f"{name}-provider", project=spec.project, region=spec.region, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-provider",
+            project=spec.project,
+            region=spec.region,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         child = pulumi.ResourceOptions(parent=self, providers={"gcp": provider})
         invoke = pulumi.InvokeOptions(provider=provider, parent=self)
@@ -79,24 +82,37 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
 
         self.keys = KmsKeys(f"{name}-kms", ctx, self.project, opts=child)
         self.network = Network(f"{name}-network", ctx, self.project, zones, opts=child)
-        self.gke = GkeCluster(f"{name}-gke", ctx, self.project, self.network, self.keys, cluster_name, opts=child)
+        self.gke = GkeCluster(
+            f"{name}-gke",
+            ctx,
+            self.project,
+            network=self.network,
+            keys=self.keys,
+            cluster_name=cluster_name,
+            opts=child,
+        )
         self.pools = [
-            GpuNodePool(f"{name}-gpu-{pool.name}", ctx, pool, self.gke, self.keys, opts=child)
+            GpuNodePool(f"{name}-gpu-{pool.name}", ctx, pool, cluster=self.gke, keys=self.keys, opts=child)
             for pool in spec.gpu_pools
         ]
         self.storage = Buckets(
-            f"{name}-buckets", ctx, self.project, self.keys.key_id("storage"), self.keys.ready("storage"), opts=child
+            f"{name}-buckets",
+            ctx,
+            self.project,
+            kms_key=self.keys.key_id("storage"),
+            key_ready=self.keys.ready("storage"),
+            opts=child,
         )
         self.registry = Registry(
             f"{name}-registry",
             ctx,
             self.project,
-            self.keys.key_id("registry"),
-            self.keys.ready("registry"),
+            kms_key=self.keys.key_id("registry"),
+            key_ready=self.keys.ready("registry"),
             readers={"nodes": self.gke.node_pool_member},
             opts=child,
         )
-        self.db = Database(f"{name}-db", ctx, self.project, self.network, self.keys, opts=child)
+        self.db = Database(f"{name}-db", ctx, self.project, network=self.network, keys=self.keys, opts=child)
 
         self.kube_provider = self.gke.provider
         self.cluster_name = self.gke.name
@@ -114,9 +130,8 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         from the platform's repositories."""
         for grant in access.buckets:
             if grant.bucket not in self.storage.buckets:
-                raise ValueError(
-                    f"bind_identity: unknown bucket '{grant.bucket}' (buckets: {', '.join(self.storage.buckets)})"
-                )
+                known = ", ".join(self.storage.buckets)
+                raise ValueError(f"bind_identity: unknown bucket '{grant.bucket}' (buckets: {known})")
         ctx, project = self._ctx, self.project
         name = f"wi-{namespace}-{service_account}"
         gsa = gcp.serviceaccount.Account(

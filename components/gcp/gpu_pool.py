@@ -73,6 +73,7 @@ class GpuNodePool(pulumi.ComponentResource):
         name: str,
         ctx: PlatformContext,
         pool: GpuPoolSpec,
+        *,
         cluster: GkeCluster,
         keys: KmsKeys,
         opts: pulumi.ResourceOptions | None = None,

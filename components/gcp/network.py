@@ -92,7 +92,9 @@ class Network(pulumi.ComponentResource):
             network=vpc.id,
             ip_cidr_range=str(ranges["nodes"]),
             secondary_ip_ranges=[
-                gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name=PODS_RANGE, ip_cidr_range=str(ranges[PODS_RANGE])),
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(
+                    range_name=PODS_RANGE, ip_cidr_range=str(ranges[PODS_RANGE])
+                ),
                 gcp.compute.SubnetworkSecondaryIpRangeArgs(
                     range_name=SERVICES_RANGE, ip_cidr_range=str(ranges[SERVICES_RANGE])
                 ),

@@ -57,6 +57,7 @@ class Registry(pulumi.ComponentResource):
         name: str,
         ctx: PlatformContext,
         project: ProjectInfo,
+        *,
         kms_key: pulumi.Input[str],
         key_ready: list[pulumi.Resource],
         readers: dict[str, pulumi.Input[str]],

@@ -64,6 +64,7 @@ class Bucket(pulumi.ComponentResource):
         ctx: PlatformContext,
         project: ProjectInfo,
         spec: BucketSpec,
+        *,
         kms_key: pulumi.Input[str],
         log_bucket: str | None,
         depends_on: list[pulumi.Resource],
@@ -112,19 +113,35 @@ class Buckets(pulumi.ComponentResource):
         name: str,
         ctx: PlatformContext,
         project: ProjectInfo,
+        *,
         kms_key: pulumi.Input[str],
         key_ready: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ml-platform:gcp:Buckets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        logs = Bucket(f"{name}-{LOGS}", ctx, project, ctx.spec.bucket(LOGS), kms_key, None, key_ready, child)
+        logs = Bucket(
+            f"{name}-{LOGS}",
+            ctx,
+            project,
+            ctx.spec.bucket(LOGS),
+            kms_key=kms_key,
+            log_bucket=None,
+            depends_on=key_ready,
+            opts=child,
+        )
         self.buckets = {LOGS: logs}
         for spec in ctx.spec.buckets:
             if spec.name != LOGS:
                 self.buckets[spec.name] = Bucket(
-                    f"{name}-{spec.name}", ctx, project, spec, kms_key, logs.physical_name,
-                    [*key_ready, logs.bucket], child,
+                    f"{name}-{spec.name}",
+                    ctx,
+                    project,
+                    spec,
+                    kms_key=kms_key,
+                    log_bucket=logs.physical_name,
+                    depends_on=[*key_ready, logs.bucket],
+                    opts=child,
                 )
         self.register_outputs({k: b.bucket.name for k, b in self.buckets.items()})
 
