@@ -38,6 +38,19 @@ GPU_TAINT = Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE, "NoSchedule")
 SYSTEM_TAINT = Taint(SYSTEM_TAINT_KEY, "true", "NoSchedule")
 
 
+def pool_zones(pool_name: str, wanted: list[str], available: list[str]) -> list[str]:
+    """The zones a GPU pool runs in: those the stack names (each must be one of the network's), or all."""
+    if not wanted:
+        return list(available)
+    unknown = [z for z in wanted if z not in available]
+    if unknown:
+        raise pulumi.RunError(
+            f"gpuPools '{pool_name}': zones {', '.join(unknown)} are not zones of the network "
+            f"({', '.join(available) or 'an existing network: leave zones empty'})"
+        )
+    return [z for z in available if z in wanted]
+
+
 @dataclass(frozen=True)
 class BucketRef:
     """A platform bucket: `key` is the logical name (datasets, artifacts, models, logs, ...)."""

@@ -58,7 +58,9 @@ _AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AWS_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
+_GCP_RESERVATION = re.compile(
+    r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
 
 
 class ConfigError(Exception):
@@ -197,6 +199,11 @@ class GpuPoolSpec(_Model):
         default=None, description="AWS: al2023 (default) or bottlerocket NVIDIA AMIs; GCP: cos"
     )
     labels: dict[str, str] = Field(default_factory=dict)
+    zones: list[str] = Field(
+        default_factory=list,
+        description="zones the nodes may run in (default: every zone of the network); a GCP reservation "
+        "lives in one zone",
+    )
 
     @field_validator("name")
     @classmethod
@@ -351,6 +358,15 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
         errors.append(("project", "a GCP stack needs the project id"))
     if cloud == "aws" and spec.project:
         errors.append(("project", "'project' is for GCP stacks; AWS takes the account from credentials"))
+    if cloud == "gcp":
+        aws_only = {
+            "network": (spec.network, ("nat", "interface_endpoints", "flow_log_retention_days")),
+            "cluster": (spec.cluster, ("creator_admin",)),
+        }
+        for section, (model, keys) in aws_only.items():
+            for key in keys:
+                if key in model.model_fields_set:
+                    errors.append((f"{section}.{to_camel(key)}", "is an AWS setting; GCP stacks do not take it"))
 
     # governance: data residency
     gov = spec.governance
@@ -370,10 +386,12 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
     if net.interface_endpoints is None:
         net.interface_endpoints = prod
     if net.bring_your_own:
-        if len(net.existing_private_subnet_ids) < 2:
+        if cloud == "aws" and len(net.existing_private_subnet_ids) < 2:
             errors.append(
                 ("network.existingPrivateSubnetIds", "an existing VPC needs private subnets in at least 2 zones")
             )
+        if cloud == "gcp" and len(net.existing_private_subnet_ids) != 1:
+            errors.append(("network.existingPrivateSubnetIds", "give the one regional subnet of the existing network"))
     elif net.existing_private_subnet_ids or net.existing_public_subnet_ids:
         errors.append(("network.existingVpcId", "subnet ids were given without the VPC they belong to"))
 
@@ -393,10 +411,13 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
         errors.append(
             ("cluster.allowedCidrs", "a public endpoint must be limited to CIDRs (or set endpointAccess: private)")
         )
-    if cloud == "aws":
-        for i, arn in enumerate(cl.admin_principals):
-            if not _AWS_ARN.match(arn):
-                errors.append((f"cluster.adminPrincipals[{i}]", f"'{arn}' is not an IAM role/user ARN"))
+    for i, principal in enumerate(cl.admin_principals):
+        if cloud == "aws" and not _AWS_ARN.match(principal):
+            errors.append((f"cluster.adminPrincipals[{i}]", f"'{principal}' is not an IAM role/user ARN"))
+        if cloud == "gcp" and not principal.startswith(("user:", "group:", "serviceAccount:")):
+            errors.append(
+                (f"cluster.adminPrincipals[{i}]", f"'{principal}' is not a GCP member (user:, group:, serviceAccount:)")
+            )
 
     # system pool
     sp = spec.system_pool
@@ -438,6 +459,24 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
         if cloud == "aws" and pool.reservation_id and not re.match(r"^cr-[0-9a-f]{8,17}$", pool.reservation_id):
             errors.append(
                 (f"{at}.reservationId", f"'{pool.reservation_id}' is not an EC2 capacity reservation id (cr-…)")
+            )
+        if cloud == "gcp" and pool.reservation_id and not _GCP_RESERVATION.match(pool.reservation_id):
+            errors.append(
+                (
+                    f"{at}.reservationId",
+                    f"'{pool.reservation_id}' is not a Compute Engine reservation name "
+                    "(name or projects/OWNER/reservations/name)",
+                )
+            )
+        zone_re = re.compile(rf"^{re.escape(spec.region)}{'' if cloud == 'aws' else '-'}[a-z]$")
+        for j, zone in enumerate(pool.zones):
+            if not zone_re.match(zone):
+                errors.append((f"{at}.zones[{j}]", f"'{zone}' is not a zone of {spec.region}"))
+        errors += [(f"{at}.zones[{j}]", m) for j, m in _check_unique_values(pool.zones)]
+        if pool.capacity is Capacity.reserved and len(pool.zones) != 1:
+            example = f"{spec.region}a" if cloud == "aws" else f"{spec.region}-a"
+            errors.append(
+                (f"{at}.zones", f"a capacity reservation lives in one zone: give that zone, e.g. zones: [{example}]")
             )
         images = ("al2023", "bottlerocket") if cloud == "aws" else ("cos",)
         if pool.node_image is None:
@@ -499,6 +538,16 @@ def _check_unique(key: str, names: Iterable[str]) -> list[tuple[str, str]]:
             errors.append((f"{key}[{i}].name", f"duplicate name '{name}' (also {key}[{seen[name]}])"))
         seen.setdefault(name, i)
     return errors
+
+
+def _check_unique_values(values: list[str]) -> list[tuple[int, str]]:
+    seen: set[str] = set()
+    out = []
+    for i, value in enumerate(values):
+        if value in seen:
+            out.append((i, f"'{value}' is listed twice"))
+        seen.add(value)
+    return out
 
 
 def _check_tags(tags: Mapping[str, str], key: str, errors: list[tuple[str, str]]) -> None:

@@ -17,6 +17,7 @@ from components.context import REQUIRED_TAGS, PlatformContext
 from components.foundation import BucketAccess, IdentityAccess
 from components.platform import MlPlatform
 from infra.config import CONFIG_KEY, parse_platform
+from infra.mocks import _hex
 from infra.synth import SECRET, Synthesis, synthesize
 
 from .conftest import raw_platform, synth_platform
@@ -507,3 +508,24 @@ def test_exports(aws_prod):
     assert out["databaseEndpoint"].endswith(".us-east-1.rds.amazonaws.com:5432")
     assert out["databaseSecret"].startswith("arn:aws:secretsmanager:us-east-1:")
     assert [p["machineType"] for p in out["gpuPools"]] == ["p5.48xlarge", "g6.xlarge"]
+
+
+def test_reserved_pool_is_pinned_to_its_zone(aws_prod):
+    pools = gpu_node_groups(aws_prod)
+    private = {
+        s.inputs["availabilityZone"]: s
+        for s in aws_prod.of_type("aws:ec2/subnet:Subnet")
+        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+    }
+    assert len(pools["h100-train"]["subnetIds"]) == 1
+    assert len(pools["l4-serve"]["subnetIds"]) == 3
+    # The mocked subnet id is derived from the subnet's type and name, as infra/mocks.py does.
+    zone_of = {f"subnet-{_hex(s.type + s.name, 17)}": zone for zone, s in private.items()}
+    assert [zone_of[s] for s in pools["h100-train"]["subnetIds"]] == ["us-east-1a"]
+
+
+def test_pool_zone_not_in_the_network_is_a_clear_error():
+    p = raw_platform("aws-dev")
+    p["gpuPools"][0]["zones"] = ["us-west-2d"]  # a zone of the region, but the network uses a and b
+    with pytest.raises(pulumi.RunError, match=r"gpuPools 'l4': zones us-west-2d are not zones of the network"):
+        synth_platform(p)

@@ -34,6 +34,7 @@ def test_accelerator_not_offered_on_the_cloud():
     p.update(cloud="gcp", region="us-central1", project="my-proj")
     p["governance"]["allowedRegions"] = ["us-central1"]
     p["systemPool"].pop("machineType")
+    p["cluster"]["adminPrincipals"] = ["group:admins@example.com"]
     p["gpuPools"][0]["accelerator"] = "nvidia-a10g"
     p["teams"][0]["gpuQuota"] = {"nvidia-a10g": 1}
     text = error_of(p)
@@ -192,3 +193,59 @@ def test_provider_region_must_match(tmp_path):
     path = write_stack(tmp_path, raw_platform("aws-dev"), extra={"aws:region": "eu-west-1"})
     with pytest.raises(ConfigError, match=r"aws:region: 'eu-west-1' differs from platform\.region 'us-west-2'"):
         load_stack_file(path)
+
+
+def gcp_platform() -> dict:
+    return raw_platform("gcp-prod")
+
+
+def test_zone_outside_the_region():
+    p = raw_platform("aws-prod")
+    p["gpuPools"][0]["zones"] = ["us-west-2a"]
+    assert "platform.gpuPools[0].zones[0]: 'us-west-2a' is not a zone of us-east-1" in error_of(p)
+    g = gcp_platform()
+    g["gpuPools"][0]["zones"] = ["us-east1-b"]
+    assert "platform.gpuPools[0].zones[0]: 'us-east1-b' is not a zone of us-central1" in error_of(g)
+
+
+def test_reserved_pool_needs_its_single_zone():
+    for p, example in ((raw_platform("aws-prod"), "us-east-1a"), (gcp_platform(), "us-central1-a")):
+        p["gpuPools"][0].pop("zones")
+        assert (
+            "platform.gpuPools[0].zones: a capacity reservation lives in one zone: give that zone, "
+            f"e.g. zones: [{example}]" in error_of(p)
+        )
+
+
+def test_gcp_reservation_name_format():
+    g = gcp_platform()
+    g["gpuPools"][0]["reservationId"] = "cr-0a1b2c3d4e5f67890_X"
+    assert (
+        "platform.gpuPools[0].reservationId: 'cr-0a1b2c3d4e5f67890_X' is not a Compute Engine reservation"
+        in error_of(g)
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("network", "nat", "single"), ("network", "interfaceEndpoints", True), ("cluster", "creatorAdmin", False)],
+)
+def test_aws_only_keys_are_refused_on_gcp(section, key, value):
+    g = gcp_platform()
+    g[section][key] = value
+    assert f"platform.{section}.{key}: is an AWS setting; GCP stacks do not take it" in error_of(g)
+
+
+def test_gcp_admins_are_members_not_arns():
+    g = gcp_platform()
+    g["cluster"]["adminPrincipals"] = ["arn:aws:iam::123456789012:role/platform-admins"]
+    assert (
+        "platform.cluster.adminPrincipals[0]: 'arn:aws:iam::123456789012:role/platform-admins' is not a GCP member"
+        in error_of(g)
+    )
+
+
+def test_gcp_stack_needs_a_project():
+    g = gcp_platform()
+    del g["project"]
+    assert "platform.project: a GCP stack needs the project id" in error_of(g)

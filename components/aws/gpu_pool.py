@@ -23,6 +23,7 @@ from components.foundation import (
     LABEL_POOL,
     LABEL_PURPOSE,
     NodePoolRef,
+    pool_zones,
 )
 from infra.config import Capacity, GpuPoolSpec
 
@@ -72,6 +73,12 @@ class GpuNodePool(pulumi.ComponentResource):
         cluster_name = ctx.prefix
         labels = node_labels(pool)
         child = pulumi.ResourceOptions(parent=self)
+        # Training pools can be pinned to one zone (EFA, placement, capacity reservations).
+        subnets: list[pulumi.Output[str]] = network.private_subnet_ids
+        if pool.zones:
+            zones = pool_zones(pool.name, pool.zones, network.availability_zones)
+            by_zone = dict(zip(network.availability_zones, network.private_subnet_ids, strict=True))
+            subnets = [by_zone[z] for z in zones]
 
         reservation = None
         if pool.capacity is Capacity.reserved:
@@ -115,7 +122,7 @@ class GpuNodePool(pulumi.ComponentResource):
             cluster_name=cluster.name,
             node_group_name_prefix=f"{cluster_name[:20]}-{pool.name}-",
             node_role_arn=cluster.node_role.arn,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=subnets,
             ami_type=AMI_TYPES[image],
             capacity_type=CAPACITY_TYPES[pool.capacity or Capacity.on_demand],
             instance_types=[machine.name],

@@ -28,6 +28,7 @@ from components.foundation import (
     LABEL_POOL,
     LABEL_PURPOSE,
     NodePoolRef,
+    pool_zones,
 )
 from components.gcp.cluster import EFFECTS, NODE_METADATA, OAUTH_SCOPES, GkeCluster, per_zone, shielded_nodes
 from components.gcp.kms import KmsKeys
@@ -84,7 +85,7 @@ class GpuNodePool(pulumi.ComponentResource):
         if not offering.accelerator_type:
             raise ValueError(f"catalog: {pool.accelerator} on gcp has no GKE accelerator type")
         labels = node_labels(pool)
-        zones = cluster.zones
+        zones = pool_zones(pool.name, pool.zones, cluster.zones)
 
         self.node_pool = gcp.container.NodePool(
             name,
