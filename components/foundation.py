@@ -14,6 +14,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.config import GpuPoolSpec
+
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
 SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
@@ -36,6 +38,17 @@ class Taint:
 
 GPU_TAINT = Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE, "NoSchedule")
 SYSTEM_TAINT = Taint(SYSTEM_TAINT_KEY, "true", "NoSchedule")
+
+
+def gpu_node_labels(pool: GpuPoolSpec) -> dict[str, str]:
+    """The Kubernetes node labels of a GPU pool: the same keys and values on every cloud."""
+    return {
+        LABEL_POOL: pool.name,
+        LABEL_ACCELERATOR: pool.accelerator,
+        LABEL_CAPACITY: str(pool.capacity),
+        LABEL_PURPOSE: pool.purpose,
+        **pool.labels,
+    }
 
 
 def pool_zones(pool_name: str, wanted: list[str], available: list[str]) -> list[str]:

@@ -14,9 +14,9 @@ import pulumi
 import pulumi_gcp
 import pytest
 
-from components.aws.gpu_pool import node_labels as aws_node_labels
 from components.context import REQUIRED_TAGS, _label
 from components.foundation import BucketAccess, IdentityAccess
+from components.foundation import gpu_node_labels as aws_node_labels
 from components.gcp.network import plan_ranges
 from infra import mocks_gcp
 from infra.config import load_stack_file, parse_platform, read_stack_file

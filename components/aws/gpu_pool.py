@@ -18,11 +18,9 @@ from components.aws.network import Network
 from components.context import PlatformContext
 from components.foundation import (
     GPU_TAINT,
-    LABEL_ACCELERATOR,
-    LABEL_CAPACITY,
     LABEL_POOL,
-    LABEL_PURPOSE,
     NodePoolRef,
+    gpu_node_labels,
     pool_zones,
 )
 from infra.config import Capacity, GpuPoolSpec
@@ -34,19 +32,9 @@ CAPACITY_TYPES = {Capacity.on_demand: "ON_DEMAND", Capacity.spot: "SPOT", Capaci
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 
-def node_labels(pool: GpuPoolSpec) -> dict[str, str]:
-    return {
-        LABEL_POOL: pool.name,
-        LABEL_ACCELERATOR: pool.accelerator,
-        LABEL_CAPACITY: str(pool.capacity),
-        LABEL_PURPOSE: pool.purpose,
-        **pool.labels,
-    }
-
-
 def autoscaler_template_tags(pool: GpuPoolSpec, machine: catalog.MachineType) -> dict[str, str]:
     """What cluster-autoscaler must know about a node before one exists (scale from zero)."""
-    tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in node_labels(pool).items()}
+    tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in gpu_node_labels(pool).items()}
     tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT.key}"] = f"{GPU_TAINT.value}:{GPU_TAINT.effect}"
     tags[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] = str(machine.gpus)
     tags[f"{CA_TEMPLATE}/resources/ephemeral-storage"] = f"{pool.disk_size_gb}G"
@@ -71,7 +59,7 @@ class GpuNodePool(pulumi.ComponentResource):
         machine = catalog.machine_for(pool.accelerator, "aws", pool.gpus_per_node)
         image = pool.node_image or "al2023"
         cluster_name = ctx.prefix
-        labels = node_labels(pool)
+        labels = gpu_node_labels(pool)
         child = pulumi.ResourceOptions(parent=self)
         # Training pools can be pinned to one zone (EFA, placement, capacity reservations).
         subnets: list[pulumi.Output[str]] = network.private_subnet_ids

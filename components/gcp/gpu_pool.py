@@ -23,11 +23,9 @@ from components import catalog
 from components.context import PlatformContext
 from components.foundation import (
     GPU_TAINT,
-    LABEL_ACCELERATOR,
-    LABEL_CAPACITY,
     LABEL_POOL,
-    LABEL_PURPOSE,
     NodePoolRef,
+    gpu_node_labels,
     pool_zones,
 )
 from components.gcp.cluster import EFFECTS, NODE_METADATA, OAUTH_SCOPES, GkeCluster, per_zone, shielded_nodes
@@ -38,17 +36,6 @@ DRIVER_VERSION = "LATEST"
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 # A reservation in this project (`name`) or a shared one (`projects/OWNER/reservations/name`).
 _RESERVATION = re.compile(r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-def node_labels(pool: GpuPoolSpec) -> dict[str, str]:
-    """The Kubernetes node labels of a GPU pool: the same keys and values on every cloud."""
-    return {
-        LABEL_POOL: pool.name,
-        LABEL_ACCELERATOR: pool.accelerator,
-        LABEL_CAPACITY: str(pool.capacity),
-        LABEL_PURPOSE: pool.purpose,
-        **pool.labels,
-    }
 
 
 def reservation_affinity(pool: GpuPoolSpec) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs:
@@ -84,7 +71,7 @@ class GpuNodePool(pulumi.ComponentResource):
         machine = offering.machine_for(pool.gpus_per_node)
         if not offering.accelerator_type:
             raise ValueError(f"catalog: {pool.accelerator} on gcp has no GKE accelerator type")
-        labels = node_labels(pool)
+        labels = gpu_node_labels(pool)
         zones = pool_zones(pool.name, pool.zones, cluster.zones)
 
         self.node_pool = gcp.container.NodePool(
