@@ -132,11 +132,11 @@ def test_same_buckets_repositories_database_and_bindings(both):
     assert aws["database"] == gcp["database"]
     assert aws["bindings"] == gcp["bindings"] == ["research/trainer", "serving/predictor"]
     assert both["aws"][0].outputs["databaseHost"] and both["gcp"][0].outputs["databaseHost"]
-    assert both["gcp"][0].outputs["registry"][
-        "serving"
-    ] == "us-central1-docker.pkg.dev/mlp-staging-123/mlp-gcp-staging-serving" or both["gcp"][0].outputs["registry"][
-        "serving"
-    ].startswith("us-central1-docker.pkg.dev/mlp-staging-123/")
+    registry = {c: both[c][0].outputs["registry"]["serving"] for c in CLOUD}
+    assert registry == {
+        "aws": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-aws-staging/serving",
+        "gcp": "us-central1-docker.pkg.dev/mlp-staging-123/mlp-gcp-staging-serving",
+    }
 
 
 def test_bindings_give_each_cloud_its_service_account_annotation(both):
