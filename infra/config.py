@@ -22,10 +22,10 @@ import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from components import catalog
@@ -61,6 +61,15 @@ _AWS_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _GCP_RESERVATION = re.compile(
     r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 )
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"'{value}' is not an email address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
 
 
 class ConfigError(Exception):
@@ -260,7 +269,7 @@ class DatabaseSpec(_Model):
 
 class TeamSpec(_Model):
     name: str
-    owner: str
+    owner: Email
     cost_center: str | None = None
     gpu_quota: dict[str, int] = Field(default_factory=dict, description="accelerator -> GPUs")
     cpu_quota: int = Field(default=32, ge=1, description="vCPUs")
@@ -270,13 +279,6 @@ class TeamSpec(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         return _dns_label(value, 30)
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError(f"'{value}' is not an email address")
-        return value
 
     @field_validator("gpu_quota")
     @classmethod
@@ -290,16 +292,9 @@ class TeamSpec(_Model):
 
 class GovernanceSpec(_Model):
     cost_center: str
-    owner: str
+    owner: Email
     allowed_regions: list[str] = Field(default_factory=list, description="default: [region]")
     data_classification: Literal["public", "internal", "confidential", "restricted"] = "internal"
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError(f"'{value}' is not an email address")
-        return value
 
     @field_validator("cost_center")
     @classmethod

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from components.gcp import kms
 from infra.mocks import GCP_PROJECT_NUMBER
 
 if TYPE_CHECKING:
@@ -22,14 +23,7 @@ if TYPE_CHECKING:
 COMPUTE = "https://www.googleapis.com/compute/v1"
 # Zones per region as Compute Engine lists them (us-central1 has no d/e).
 ZONE_SUFFIXES = {"us-central1": "abcf", "us-east1": "bcd", "europe-west4": "abc", "us-east4": "abc"}
-AGENT_DOMAINS = {
-    "container.googleapis.com": "container-engine-robot.iam.gserviceaccount.com",
-    "compute.googleapis.com": "compute-system.iam.gserviceaccount.com",
-    "storage.googleapis.com": "gs-project-accounts.iam.gserviceaccount.com",
-    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
-    "sqladmin.googleapis.com": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
-    "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
-}
+AGENT_DOMAINS = kms.AGENT_DOMAINS  # the service agents the program grants key use to
 SQL_AGENT_DOMAIN = AGENT_DOMAINS["sqladmin.googleapis.com"]
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMOCKGKECA\n-----END CERTIFICATE-----\n"
 

@@ -249,3 +249,9 @@ def test_gcp_stack_needs_a_project():
     g = gcp_platform()
     del g["project"]
     assert "platform.project: a GCP stack needs the project id" in error_of(g)
+
+
+def test_owners_must_be_email_addresses():
+    p = raw_platform("aws-dev")
+    p["teams"][0]["owner"] = "research lead"
+    assert "platform.teams[0].owner: 'research lead' is not an email address" in error_of(p)
