@@ -1,8 +1,10 @@
 """How fast is `mlplat plan`, and does its cost per resource stay flat as a stack grows?
 
 For each stack: the wall time of the real command in a fresh process (what a user and CI wait for,
-Python start-up and SDK imports included), best and median of N runs, and the synthesis time
-inside one warm process (the part that grows with the stack), in ms per resource.
+Python start-up and SDK imports included), best and median of N runs; how much of that a process
+spends only importing the CLI, the Pulumi runtime and the provider SDK modules the stack uses (the
+fixed floor); and the synthesis time inside one warm process (the part that grows with the stack),
+in ms per resource.
 
     python benchmarks/plan_bench.py [--runs 10] [--stacks aws-dev aws-prod ...]
 
@@ -82,19 +84,40 @@ def cold_runs(path: Path, runs: int) -> list[float]:
     return times
 
 
-def warm_synthesis(path: Path, name: str, runs: int) -> tuple[int, float]:
+def warm_synthesis(path: Path, name: str, runs: int) -> tuple[int, float, list[str]]:
+    """Resources, best in-process synthesis time, and the SDK modules the stack's resources come from."""
     from infra.synth import synthesize
 
     spec, config = load_stack_file(path)
-    synthesize(name, spec, config)  # first run loads the SDK modules the stack uses
+    syn = synthesize(name, spec, config)  # first run loads the SDK modules the stack uses
     best = float("inf")
-    count = 0
     for _ in range(max(1, runs // 2)):
         start = time.perf_counter()
         syn = synthesize(name, spec, config)
         best = min(best, time.perf_counter() - start)
-        count = len(syn.resources)
-    return count, best
+    modules = sorted(
+        {_sdk_class(r.type) for r in syn.custom_resources if r.type.split(":")[0] in ("aws", "gcp") and "/" in r.type}
+    )
+    return len(syn.resources), best, modules
+
+
+def _sdk_class(token: str) -> str:
+    """aws:ec2/routeTableAssociation:RouteTableAssociation -> pulumi_aws.ec2:RouteTableAssociation"""
+    package, path, cls = token.split(":")
+    return f"pulumi_{package}.{path.split('/')[0]}:{cls}"
+
+
+def import_floor(modules: list[str], runs: int) -> float:
+    """Best cold time of a process that only imports the CLI, the runtime and those SDK modules."""
+    code = "import importlib, infra.cli, infra.synth, infra.program, pulumi_kubernetes\n" + "".join(
+        f"getattr(importlib.import_module('{m.split(':')[0]}'), '{m.split(':')[1]}')\n" for m in modules
+    )
+    times = []
+    for _ in range(max(3, runs // 2)):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def main() -> None:
@@ -116,17 +139,18 @@ def main() -> None:
 
         header = (
             f"{'stack':<14}{'resources':>10}{'cold best s':>13}{'cold median s':>15}"
-            f"{'warm synth s':>14}{'ms/resource':>13}"
+            f"{'of it imports s':>17}{'warm synth s':>14}{'ms/resource':>13}"
         )
         print(f"mlplat plan benchmark: {args.runs} cold runs per stack, Python {sys.version.split()[0]}")
         print(header)
         print("-" * len(header))
         for name, path in cases:
             cold = cold_runs(path, args.runs)
-            count, warm = warm_synthesis(path, name, args.runs)
+            count, warm, modules = warm_synthesis(path, name, args.runs)
+            floor = import_floor(modules, args.runs)
             print(
-                f"{name:<14}{count:>10}{min(cold):>13.2f}{statistics.median(cold):>15.2f}{warm:>14.3f}"
-                f"{1000 * warm / count:>13.2f}"
+                f"{name:<14}{count:>10}{min(cold):>13.2f}{statistics.median(cold):>15.2f}{floor:>17.2f}"
+                f"{warm:>14.3f}{1000 * warm / count:>13.2f}"
             )
 
 
