@@ -8,6 +8,7 @@ never import a cloud SDK. A third cloud is one new package that implements `Foun
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,17 +52,24 @@ def gpu_node_labels(pool: GpuPoolSpec) -> dict[str, str]:
     }
 
 
-def pool_zones(pool_name: str, wanted: list[str], available: list[str]) -> list[str]:
-    """The zones a GPU pool runs in: those the stack names (each must be one of the network's), or all."""
-    if not wanted:
-        return list(available)
+def pool_zones(pool: GpuPoolSpec, machine: str, available: list[str], offered: Callable[[str], bool]) -> list[str]:
+    """The zones a GPU pool runs in: those the stack names (each must be a zone of the network), or all of
+    the network's, kept only where the cloud offers the pool's machine type (`offered(zone)` asks the
+    cloud: EC2 instance-type offerings, Compute Engine machine types). None left is a one-line error."""
+    wanted = pool.zones or list(available)
     unknown = [z for z in wanted if z not in available]
     if unknown:
         raise pulumi.RunError(
-            f"gpuPools '{pool_name}': zones {', '.join(unknown)} are not zones of the network "
+            f"gpuPools '{pool.name}': zones {', '.join(unknown)} are not zones of the network "
             f"({', '.join(available) or 'an existing network: leave zones empty'})"
         )
-    return [z for z in available if z in wanted]
+    zones = [z for z in available if z in wanted and offered(z)]
+    if not zones:
+        raise pulumi.RunError(
+            f"gpuPools '{pool.name}': {pool.accelerator} ({machine}) is not offered in "
+            f"{', '.join(wanted)}; pick another accelerator, region or zone"
+        )
+    return zones
 
 
 @dataclass(frozen=True)

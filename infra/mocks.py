@@ -66,6 +66,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
         }
 
+    # Zones where a machine type is not offered, for tests of the zone checks: {machine: {zone, ...}}.
+    # The mocks offer every machine in every zone unless a test says otherwise.
+    unavailable: dict[str, set[str]] = {}
+
+    def not_offered(self, machine: str) -> set[str]:
+        return PlatformMocks.unavailable.get(machine, set())
+
     # -- the Mocks interface ---------------------------------------------------------------------
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -90,7 +97,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return self._call(args), []
 
-    def _call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def _call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # noqa: PLR0911 (a switch)
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -116,6 +123,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "zoneIds": [f"az{i + 1}" for i in range(len(zones))],
                 "id": self.region,
                 "groupNames": [self.region],
+            }
+        if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            machine = args.args["filters"][0]["values"][0]
+            zones = [
+                f"{self.region}{c}" for c in _AZ_LETTERS[:4] if f"{self.region}{c}" not in self.not_offered(machine)
+            ]
+            return {
+                "id": self.region,
+                "locations": zones,
+                "locationTypes": ["availability-zone"] * len(zones),
+                "instanceTypes": [machine] * len(zones),
             }
         if token == "aws:ec2/getVpc:getVpc":
             vpc_id = args.args.get("id", "vpc-0existing")

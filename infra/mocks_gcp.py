@@ -371,6 +371,32 @@ def new_resource(mocks: PlatformMocks, typ: str, name: str, inputs: dict[str, An
 # -- lookups --------------------------------------------------------------------------------------
 
 
+def _machine_type(name: str, zone: str) -> dict[str, Any]:
+    """A Compute Engine machine type as `getMachineTypes` lists it, with its GPUs from the catalog."""
+    from components import catalog
+
+    gpus = [
+        {"guestAcceleratorType": o.accelerator_type, "guestAcceleratorCount": m.gpus}
+        for a in catalog.ACCELERATORS.values()
+        if (o := a.offerings.get("gcp")) is not None
+        for m in o.machine_types
+        if m.name == name and not name.startswith("n1-")
+    ][:1]
+    return {
+        "name": name,
+        "description": name,
+        "architecture": "X86_64",
+        "accelerators": gpus,
+        "deprecateds": [],
+        "guestCpus": 8,
+        "isSharedCpus": False,
+        "maximumPersistentDisks": 128,
+        "maximumPersistentDisksSizeGb": 263168,
+        "memoryMb": 32768,
+        "selfLink": f"{COMPUTE}/projects/p/zones/{zone}/machineTypes/{name}",
+    }
+
+
 def call(mocks: PlatformMocks, token: str, args: dict[str, Any]) -> dict[str, Any]:
     """The result of a `gcp:` lookup (camelCase keys); NotImplementedError for any other token."""
     if token == "gcp:organizations/getProject:getProject":
@@ -395,6 +421,17 @@ def call(mocks: PlatformMocks, token: str, args: dict[str, Any]) -> dict[str, An
             "project": args.get("project") or mocks.project,
             "region": region,
             "status": args.get("status"),
+        }
+    if token == "gcp:compute/getMachineTypes:getMachineTypes":
+        zone = args["zone"]
+        name = args["filter"].split('"')[1]
+        offered = zone not in mocks.not_offered(name)
+        return {
+            "id": f"projects/{args.get('project') or mocks.project}/zones/{zone}",
+            "filter": args["filter"],
+            "zone": zone,
+            "project": args.get("project") or mocks.project,
+            "machineTypes": [_machine_type(name, zone)] if offered else [],
         }
     if token == "gcp:organizations/getClientConfig:getClientConfig":
         return {

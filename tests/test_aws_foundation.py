@@ -529,3 +529,27 @@ def test_pool_zone_not_in_the_network_is_a_clear_error():
     p["gpuPools"][0]["zones"] = ["us-west-2d"]  # a zone of the region, but the network uses a and b
     with pytest.raises(pulumi.RunError, match=r"gpuPools 'l4': zones us-west-2d are not zones of the network"):
         synth_platform(p)
+
+
+@pytest.fixture
+def unavailable(monkeypatch):
+    """Tell the mocked EC2/Compute Engine lookups that a machine type is missing in some zones."""
+    from infra.mocks import PlatformMocks
+
+    table: dict[str, set[str]] = {}
+    monkeypatch.setattr(PlatformMocks, "unavailable", table)
+    return table
+
+
+def test_pool_uses_only_zones_that_offer_its_machine(unavailable):
+    unavailable["g6.xlarge"] = {"us-west-2b"}
+    syn = synth_platform(raw_platform("aws-dev"))
+    (subnet,) = gpu_node_groups(syn)["l4"]["subnetIds"]
+    zone_a = syn.one("aws:ec2/subnet:Subnet", "mlp-aws-network-private-us-west-2a")
+    assert subnet == f"subnet-{_hex(zone_a.type + zone_a.name, 17)}"
+
+
+def test_machine_offered_in_no_zone_is_a_clear_error(unavailable):
+    unavailable["g6.xlarge"] = {"us-west-2a", "us-west-2b"}
+    with pytest.raises(pulumi.RunError, match=r"gpuPools 'l4': nvidia-l4 \(g6.xlarge\) is not offered in us-west-2a, "):
+        synth_platform(raw_platform("aws-dev"))

@@ -137,3 +137,16 @@ def test_new_stack_forks_a_valid_stack(capsys, tmp_path, monkeypatch):
     assert cfg.load_stack_file(forked)[0].region == "us-west-2"
     assert run(capsys, "new-stack", "team-dev")[0] == 2  # never overwrites
     assert run(capsys, "new-stack", "Bad_Name")[0] == 2
+
+
+def test_program_time_error_is_one_line_exit_2(capsys, monkeypatch):
+    """Errors only the cloud can answer (here: no zone offers the machine) are user errors too."""
+    from infra.mocks import PlatformMocks
+
+    monkeypatch.setattr(PlatformMocks, "unavailable", {"g6.xlarge": {"us-west-2a", "us-west-2b"}})
+    code, _out, err = run(capsys, "plan", "--stack", "aws-dev")
+    assert code == 2
+    assert err == (
+        "stacks/Pulumi.aws-dev.yaml: gpuPools 'l4': nvidia-l4 (g6.xlarge) is not offered in us-west-2a, us-west-2b; "
+        "pick another accelerator, region or zone\n"
+    )

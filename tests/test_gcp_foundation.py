@@ -550,3 +550,27 @@ def test_unknown_gcp_lookup_is_an_error_naming_the_token() -> None:
     assert mocks_gcp.new_resource(mocks, CLUSTER, "c", {"name": "c"}) == mocks_gcp.new_resource(
         mocks, CLUSTER, "c", {"name": "c"}
     )
+
+
+def test_node_locations_keep_only_zones_offering_the_machine(monkeypatch) -> None:
+    from infra.mocks import PlatformMocks
+
+    monkeypatch.setattr(PlatformMocks, "unavailable", {"g2-standard-4": {"us-central1-b"}})
+    raw = copy.deepcopy(read_stack_file(STACKS / "Pulumi.gcp-prod.yaml"))
+    spec = parse_platform(raw["ml-platform:platform"], "test")
+    syn = synthesize("gcp-prod", spec, raw)
+    pools = {r.inputs["name"]: r.inputs for r in syn.of_type("gcp:container/nodePool:NodePool")}
+    assert pools["l4-serve"]["nodeLocations"] == ["us-central1-a", "us-central1-c"]
+    assert pools["h100-train"]["nodeLocations"] == ["us-central1-a"]
+
+
+def test_reserved_zone_without_the_machine_is_a_clear_error(monkeypatch) -> None:
+    import pulumi
+
+    from infra.mocks import PlatformMocks
+
+    monkeypatch.setattr(PlatformMocks, "unavailable", {"a3-highgpu-8g": {"us-central1-a"}})
+    raw = copy.deepcopy(read_stack_file(STACKS / "Pulumi.gcp-prod.yaml"))
+    spec = parse_platform(raw["ml-platform:platform"], "test")
+    with pytest.raises(pulumi.RunError, match=r"nvidia-h100-80gb \(a3-highgpu-8g\) is not offered in us-central1-a"):
+        synthesize("gcp-prod", spec, raw)

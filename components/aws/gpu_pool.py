@@ -61,12 +61,22 @@ class GpuNodePool(pulumi.ComponentResource):
         cluster_name = ctx.prefix
         labels = gpu_node_labels(pool)
         child = pulumi.ResourceOptions(parent=self)
-        # Training pools can be pinned to one zone (EFA, placement, capacity reservations).
+        # Only zones that offer the machine (a node group with a subnet where the instance type does not
+        # exist fails to scale there); training pools can be pinned to one zone (EFA, reservations).
         subnets: list[pulumi.Output[str]] = network.private_subnet_ids
-        if pool.zones:
-            zones = pool_zones(pool.name, pool.zones, network.availability_zones)
+        if network.availability_zones:
+            offered = set(
+                aws.ec2.get_instance_type_offerings(
+                    location_type="availability-zone",
+                    filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[machine.name])],
+                    opts=pulumi.InvokeOptions(parent=self),
+                ).locations
+            )
+            zones = pool_zones(pool, machine.name, network.availability_zones, offered.__contains__)
             by_zone = dict(zip(network.availability_zones, network.private_subnet_ids, strict=True))
             subnets = [by_zone[z] for z in zones]
+        elif pool.zones:
+            pool_zones(pool, machine.name, [], lambda _: True)  # names the problem: zones on an existing VPC
 
         reservation = None
         if pool.capacity is Capacity.reserved:

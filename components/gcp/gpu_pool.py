@@ -72,7 +72,17 @@ class GpuNodePool(pulumi.ComponentResource):
         if not offering.accelerator_type:
             raise ValueError(f"catalog: {pool.accelerator} on gcp has no GKE accelerator type")
         labels = gpu_node_labels(pool)
-        zones = pool_zones(pool.name, pool.zones, cluster.zones)
+
+        def offered(zone: str) -> bool:
+            found = gcp.compute.get_machine_types(
+                zone=zone,
+                project=ctx.spec.project,
+                filter=f'name = "{machine.name}"',
+                opts=pulumi.InvokeOptions(parent=self),
+            )
+            return any(m.name == machine.name for m in found.machine_types)
+
+        zones = pool_zones(pool, machine.name, cluster.zones, offered)
 
         self.node_pool = gcp.container.NodePool(
             name,
