@@ -141,6 +141,10 @@ class NetworkSpec(_Model):
     existing_vpc_id: str | None = None
     existing_private_subnet_ids: list[str] = Field(default_factory=list)
     existing_public_subnet_ids: list[str] = Field(default_factory=list)
+    existing_pods_range: str | None = Field(default=None, description="GCP: secondary range for pods (pods)")
+    existing_services_range: str | None = Field(
+        default=None, description="GCP: secondary range for services (services)"
+    )
 
     @field_validator("cidr")
     @classmethod
@@ -387,7 +391,12 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
             )
         if cloud == "gcp" and len(net.existing_private_subnet_ids) != 1:
             errors.append(("network.existingPrivateSubnetIds", "give the one regional subnet of the existing network"))
-    elif net.existing_private_subnet_ids or net.existing_public_subnet_ids:
+    if cloud == "aws" and (net.existing_pods_range or net.existing_services_range):
+        key = "existingPodsRange" if net.existing_pods_range else "existingServicesRange"
+        errors.append((f"network.{key}", "is a GCP setting (secondary ranges); EKS pods take VPC addresses"))
+    if not net.bring_your_own and (net.existing_pods_range or net.existing_services_range):
+        errors.append(("network.existingVpcId", "secondary range names were given without the existing network"))
+    if not net.bring_your_own and (net.existing_private_subnet_ids or net.existing_public_subnet_ids):
         errors.append(("network.existingVpcId", "subnet ids were given without the VPC they belong to"))
 
     # cluster

@@ -255,3 +255,14 @@ def test_owners_must_be_email_addresses():
     p = raw_platform("aws-dev")
     p["teams"][0]["owner"] = "research lead"
     assert "platform.teams[0].owner: 'research lead' is not an email address" in error_of(p)
+
+
+def test_secondary_ranges_are_gcp_only_and_need_the_existing_network():
+    p = raw_platform("aws-dev")
+    p["network"] = {"existingVpcId": "vpc-1", "existingPrivateSubnetIds": ["a", "b"], "existingPodsRange": "pods"}
+    assert "platform.network.existingPodsRange: is a GCP setting" in error_of(p)
+    g = gcp_platform()
+    g["network"]["existingServicesRange"] = "svc"
+    assert "platform.network.existingVpcId: secondary range names were given without the existing network" in error_of(
+        g
+    )

@@ -574,3 +574,18 @@ def test_reserved_zone_without_the_machine_is_a_clear_error(monkeypatch) -> None
     spec = parse_platform(raw["ml-platform:platform"], "test")
     with pytest.raises(pulumi.RunError, match=r"nvidia-h100-80gb \(a3-highgpu-8g\) is not offered in us-central1-a"):
         synthesize("gcp-prod", spec, raw)
+
+
+def test_existing_network_uses_its_own_secondary_range_names() -> None:
+    raw = copy.deepcopy(read_stack_file(STACKS / "Pulumi.gcp-dev.yaml"))
+    raw["ml-platform:platform"]["network"] = {
+        "existingVpcId": "shared",
+        "existingPrivateSubnetIds": ["ml"],
+        "existingPodsRange": "gke-pods-1",
+        "existingServicesRange": "gke-svc-1",
+    }
+    spec = parse_platform(raw["ml-platform:platform"], "test")
+    cluster = synthesize("gcp-dev", spec, raw).one("gcp:container/cluster:Cluster").inputs
+    assert cluster["ipAllocationPolicy"]["clusterSecondaryRangeName"] == "gke-pods-1"
+    assert cluster["ipAllocationPolicy"]["servicesSecondaryRangeName"] == "gke-svc-1"
+    assert cluster["subnetwork"].endswith("/regions/us-central1/subnetworks/ml")

@@ -60,6 +60,8 @@ class Network(pulumi.ComponentResource):
 
         if net.existing_vpc_id:
             self.owned = False
+            self.pods_range = net.existing_pods_range or PODS_RANGE
+            self.services_range = net.existing_services_range or SERVICES_RANGE
             network = net.existing_vpc_id
             if "/" not in network:
                 network = f"projects/{project.project_id}/global/networks/{network}"
