@@ -7,6 +7,7 @@ never import a cloud SDK. A third cloud is one new package that implements `Foun
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,32 @@ class Taint:
 
 GPU_TAINT = Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE, "NoSchedule")
 SYSTEM_TAINT = Taint(SYSTEM_TAINT_KEY, "true", "NoSchedule")
+
+
+def exec_kubeconfig(cluster_name: str, server: str, ca_data: str, exec_: dict[str, object]) -> str:
+    """A kubeconfig whose user gets short-lived tokens from an exec credential plugin (`exec_`:
+    command, args, ...): nothing secret is stored in it or in Pulumi state."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            **exec_,
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+        }
+    )
 
 
 def gpu_node_labels(pool: GpuPoolSpec) -> dict[str, str]:

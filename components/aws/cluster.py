@@ -8,8 +8,6 @@ group, and a Kubernetes provider that authenticates with `aws eks get-token` (no
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -18,7 +16,7 @@ from components.aws import iam
 from components.aws.kms import AccountInfo, KmsKeys
 from components.aws.network import Network
 from components.context import PlatformContext
-from components.foundation import LABEL_ROLE, SYSTEM_TAINT
+from components.foundation import LABEL_ROLE, SYSTEM_TAINT, exec_kubeconfig
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 SERVICE_CIDR = "172.20.0.0/16"
@@ -29,39 +27,8 @@ EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
     """A kubeconfig that gets short-lived tokens from the AWS CLI: nothing secret is stored."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-            ],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": [
-                                "eks",
-                                "get-token",
-                                "--cluster-name",
-                                cluster_name,
-                                "--region",
-                                region,
-                                "--output",
-                                "json",
-                            ],
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
-    )
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"]
+    return exec_kubeconfig(cluster_name, endpoint, ca_data, {"command": "aws", "args": args})
 
 
 def launch_template_metadata(hop_limit: int) -> aws.ec2.LaunchTemplateMetadataOptionsArgs:

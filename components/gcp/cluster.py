@@ -16,7 +16,6 @@ with GKE_METADATA so pods see only their own Workload Identity. The system pool 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 
 import pulumi
@@ -24,7 +23,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
-from components.foundation import LABEL_ROLE, SYSTEM_TAINT
+from components.foundation import LABEL_ROLE, SYSTEM_TAINT, exec_kubeconfig
 from components.gcp.kms import KmsKeys, ProjectInfo
 from components.gcp.network import Network
 
@@ -59,34 +58,16 @@ def service_account_id(base: str, salt: str = "") -> str:
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
     """A kubeconfig that gets short-lived tokens from gke-gcloud-auth-plugin: nothing secret is stored."""
-    return json.dumps(
+    return exec_kubeconfig(
+        cluster_name,
+        f"https://{endpoint}",
+        ca_data,
         {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster_name,
-                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data},
-                }
-            ],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "gke-gcloud-auth-plugin",
-                            "installHint": "Install gke-gcloud-auth-plugin: "
-                            "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl",
-                            "provideClusterInfo": True,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
+            "command": "gke-gcloud-auth-plugin",
+            "installHint": "Install gke-gcloud-auth-plugin: "
+            "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl",
+            "provideClusterInfo": True,
+        },
     )
 
 
