@@ -58,12 +58,16 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             dns_suffix=partition.dns_suffix,
         )
         cluster_name = ctx.prefix
+        self._invoke = invoke
+        self._offerings: dict[str, set[str]] = {}
 
         self.keys = KmsKeys(f"{name}-kms", ctx, self.account, opts=child)
         self.network = Network(f"{name}-network", ctx, self.account, self.keys.arn("logs"), cluster_name, opts=child)
         self.eks = EksCluster(f"{name}-eks", ctx, self.account, self.network, self.keys, cluster_name, opts=child)
         self.pools = [
-            GpuNodePool(f"{name}-gpu-{pool.name}", ctx, pool, self.eks, self.network, self.keys, opts=child)
+            GpuNodePool(
+                f"{name}-gpu-{pool.name}", ctx, pool, self.eks, self.network, self.keys, self._offered, opts=child
+            )
             for pool in spec.gpu_pools
         ]
         self.storage = Buckets(f"{name}-buckets", ctx, self.account, self.keys.arn("storage"), opts=child)
@@ -79,6 +83,18 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.gpu_pools = [p.ref for p in self.pools]
         self._child = child
         self.register_outputs({"cluster_name": self.cluster_name})
+
+    def _offered(self, machine: str, zone: str) -> bool:
+        """Whether EC2 offers `machine` in `zone` (one lookup per machine type per program run)."""
+        if machine not in self._offerings:
+            self._offerings[machine] = set(
+                aws.ec2.get_instance_type_offerings(
+                    location_type="availability-zone",
+                    filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[machine])],
+                    opts=self._invoke,
+                ).locations
+            )
+        return zone in self._offerings[machine]
 
     def identity_policy(self, access: IdentityAccess) -> dict:
         """The IAM policy for `access`: object actions on the named prefixes only, list limited to

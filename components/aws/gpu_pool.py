@@ -8,6 +8,8 @@ platform's cloud-neutral labels. The Auto Scaling group gets cluster-autoscaler 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 import pulumi_aws as aws
 
@@ -53,8 +55,10 @@ class GpuNodePool(pulumi.ComponentResource):
         cluster: EksCluster,
         network: Network,
         keys: KmsKeys,
+        offered: Callable[[str, str], bool],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`offered(machine, zone)` answers whether EC2 offers the machine type in that zone."""
         super().__init__("ml-platform:aws:GpuNodePool", name, None, opts)
         machine = catalog.machine_for(pool.accelerator, "aws", pool.gpus_per_node)
         image = pool.node_image or "al2023"
@@ -65,14 +69,7 @@ class GpuNodePool(pulumi.ComponentResource):
         # exist fails to scale there); training pools can be pinned to one zone (EFA, reservations).
         subnets: list[pulumi.Output[str]] = network.private_subnet_ids
         if network.availability_zones:
-            offered = set(
-                aws.ec2.get_instance_type_offerings(
-                    location_type="availability-zone",
-                    filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[machine.name])],
-                    opts=pulumi.InvokeOptions(parent=self),
-                ).locations
-            )
-            zones = pool_zones(pool, machine.name, network.availability_zones, offered.__contains__)
+            zones = pool_zones(pool, machine.name, network.availability_zones, lambda z: offered(machine.name, z))
             by_zone = dict(zip(network.availability_zones, network.private_subnet_ids, strict=True))
             subnets = [by_zone[z] for z in zones]
         elif pool.zones:

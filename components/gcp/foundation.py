@@ -70,6 +70,8 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         )
         child = pulumi.ResourceOptions(parent=self, providers={"gcp": provider})
         invoke = pulumi.InvokeOptions(provider=provider, parent=self)
+        self._invoke = invoke
+        self._offerings: dict[tuple[str, str], bool] = {}
         info = gcp.organizations.get_project(project_id=spec.project, opts=invoke)
         self.project = ProjectInfo(project_id=spec.project, number=str(info.number), region=spec.region)
 
@@ -92,7 +94,15 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
             opts=child,
         )
         self.pools = [
-            GpuNodePool(f"{name}-gpu-{pool.name}", ctx, pool, cluster=self.gke, keys=self.keys, opts=child)
+            GpuNodePool(
+                f"{name}-gpu-{pool.name}",
+                ctx,
+                pool,
+                cluster=self.gke,
+                keys=self.keys,
+                offered=self._offered,
+                opts=child,
+            )
             for pool in spec.gpu_pools
         ]
         self.storage = Buckets(
@@ -123,6 +133,15 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         self.gpu_pools = [p.ref for p in self.pools]
         self._child = child
         self.register_outputs({"cluster_name": self.cluster_name})
+
+    def _offered(self, machine: str, zone: str) -> bool:
+        """Whether Compute Engine offers `machine` in `zone` (one lookup per pair per program run)."""
+        if (machine, zone) not in self._offerings:
+            found = gcp.compute.get_machine_types(
+                zone=zone, project=self._ctx.spec.project, filter=f'name = "{machine}"', opts=self._invoke
+            )
+            self._offerings[(machine, zone)] = any(m.name == machine for m in found.machine_types)
+        return self._offerings[(machine, zone)]
 
     def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:
         """A Google service account that exactly `namespace/service_account` can impersonate, with only

@@ -15,6 +15,7 @@ knows a pool's labels, taints and GPUs from its node template, so pools scale fr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pulumi
 import pulumi_gcp as gcp
@@ -64,8 +65,10 @@ class GpuNodePool(pulumi.ComponentResource):
         *,
         cluster: GkeCluster,
         keys: KmsKeys,
+        offered: Callable[[str, str], bool],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`offered(machine, zone)` answers whether Compute Engine offers the machine type in that zone."""
         super().__init__("ml-platform:gcp:GpuNodePool", name, None, opts)
         offering = catalog.accelerator(pool.accelerator).offering("gcp")
         machine = offering.machine_for(pool.gpus_per_node)
@@ -73,16 +76,7 @@ class GpuNodePool(pulumi.ComponentResource):
             raise ValueError(f"catalog: {pool.accelerator} on gcp has no GKE accelerator type")
         labels = gpu_node_labels(pool)
 
-        def offered(zone: str) -> bool:
-            found = gcp.compute.get_machine_types(
-                zone=zone,
-                project=ctx.spec.project,
-                filter=f'name = "{machine.name}"',
-                opts=pulumi.InvokeOptions(parent=self),
-            )
-            return any(m.name == machine.name for m in found.machine_types)
-
-        zones = pool_zones(pool, machine.name, cluster.zones, offered)
+        zones = pool_zones(pool, machine.name, cluster.zones, lambda z: offered(machine.name, z))
 
         self.node_pool = gcp.container.NodePool(
             name,
