@@ -81,7 +81,6 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.registry_urls = self.registry.urls
         self.database = self.db.ref
         self.gpu_pools = [p.ref for p in self.pools]
-        self._child = child
         self.register_outputs({"cluster_name": self.cluster_name})
 
     def _offered(self, machine: str, zone: str) -> bool:
