@@ -150,3 +150,17 @@ def test_program_time_error_is_one_line_exit_2(capsys, monkeypatch):
         "stacks/Pulumi.aws-dev.yaml: gpuPools 'l4': nvidia-l4 (g6.xlarge) is not offered in us-west-2a, us-west-2b; "
         "pick another accelerator, region or zone\n"
     )
+
+
+def test_plan_json_for_gcp_prod_prices_gcp_machines(capsys):
+    code, out, _ = run(capsys, "plan", "--stack", "gcp-prod", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert (doc["cloud"], doc["region"]) == ("gcp", "us-central1")
+    items = {i["name"]: i for i in doc["cost"]["items"]}
+    assert "a3-highgpu-8g x 0-4" in items["h100-train"]["detail"]
+    assert items["gke control plane"]["kind"] == "control-plane"
+    assert {"gpu-pool", "node-pool", "control-plane", "nat", "database"} <= {i["kind"] for i in items.values()}
+    assert any(r["type"] == "gcp:container/nodePool:NodePool" for r in doc["resources"])
+    code, out, _ = run(capsys, "plan", "--stack", "gcp-dev")
+    assert code == 0 and "gcp-dev (gcp us-central1, dev)" in out
