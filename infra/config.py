@@ -477,6 +477,13 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
             if not zone_re.match(zone):
                 errors.append((f"{at}.zones[{j}]", f"'{zone}' is not a zone of {spec.region}"))
         errors += [(f"{at}.zones[{j}]", m) for j, m in _check_unique_values(pool.zones)]
+        if cloud == "aws" and net.bring_your_own and pool.zones:
+            errors.append(
+                (
+                    f"{at}.zones",
+                    "an existing VPC's subnets are used as given: leave zones empty or list only those subnets",
+                )
+            )
         if pool.capacity is Capacity.reserved and len(pool.zones) != 1:
             example = f"{spec.region}a" if cloud == "aws" else f"{spec.region}-a"
             errors.append(

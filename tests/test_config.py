@@ -266,3 +266,9 @@ def test_secondary_ranges_are_gcp_only_and_need_the_existing_network():
     assert "platform.network.existingVpcId: secondary range names were given without the existing network" in error_of(
         g
     )
+
+
+def test_pool_zones_need_a_network_the_stack_creates_on_aws():
+    p = raw_platform("aws-prod")
+    p["network"] = {"existingVpcId": "vpc-1", "existingPrivateSubnetIds": ["subnet-a", "subnet-b"]}
+    assert "platform.gpuPools[0].zones: an existing VPC's subnets are used as given" in error_of(p)

@@ -72,8 +72,6 @@ class GpuNodePool(pulumi.ComponentResource):
             zones = pool_zones(pool, machine.name, network.availability_zones, lambda z: offered(machine.name, z))
             by_zone = dict(zip(network.availability_zones, network.private_subnet_ids, strict=True))
             subnets = [by_zone[z] for z in zones]
-        elif pool.zones:
-            pool_zones(pool, machine.name, [], lambda _: True)  # names the problem: zones on an existing VPC
 
         reservation = None
         if pool.capacity is Capacity.reserved:
