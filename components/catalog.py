@@ -407,6 +407,16 @@ _ACCELERATOR_TABLE: tuple[Accelerator, ...] = (
 
 ACCELERATORS: dict[str, Accelerator] = {a.name: a for a in _ACCELERATOR_TABLE}
 
+# Multi-Instance GPU profiles per accelerator (NVIDIA MIG user guide, "Supported MIG profiles"):
+# the `all-<profile>` single strategy of the GPU Operator's MIG manager slices every GPU of a node
+# the same way. Only Ampere/Hopper data-centre GPUs support MIG; T4, A10G, L4 and L40S do not.
+MIG_PROFILES: dict[str, tuple[str, ...]] = {
+    "nvidia-a100-40gb": ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
+    "nvidia-a100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "nvidia-h200-141gb": ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
+}
+
 
 # --------------------------------------------------------------------------------------------
 # Non-GPU prices for the cost estimator.

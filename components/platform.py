@@ -31,4 +31,7 @@ class MlPlatform(pulumi.ComponentResource):
         super().__init__("ml-platform:platform:MlPlatform", name, None, opts)
         self.ctx = ctx
         self.foundation = build_foundation(f"{name}-{ctx.spec.cloud}", ctx, pulumi.ResourceOptions(parent=self))
+        from components.k8s.services import PlatformServices
+
+        self.services = PlatformServices(f"{name}-services", ctx, self.foundation, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"cluster_name": self.foundation.cluster_name})

@@ -198,6 +198,15 @@ class SystemPoolSpec(_Model):
     disk_size_gb: int = Field(default=50, ge=20, le=1000)
 
 
+class GpuSharingSpec(_Model):
+    """How one physical GPU is offered to pods: whole (default), time-sliced or MIG-partitioned."""
+
+    time_slicing_replicas: int | None = Field(
+        default=None, ge=2, le=16, description="advertise each GPU as N shared nvidia.com/gpu (no isolation)"
+    )
+    mig_profile: str | None = Field(default=None, description="MIG single strategy, e.g. 1g.10gb (A100/H100/H200)")
+
+
 class GpuPoolSpec(_Model):
     name: str
     accelerator: str
@@ -212,6 +221,7 @@ class GpuPoolSpec(_Model):
         default=None, description="AWS: al2023 (default) or bottlerocket NVIDIA AMIs; GCP: cos"
     )
     labels: dict[str, str] = Field(default_factory=dict)
+    sharing: GpuSharingSpec | None = Field(default=None, description="time-slicing or MIG; default whole GPUs")
     zones: list[str] = Field(
         default_factory=list,
         description="zones the nodes may run in (default: every zone of the network); a GCP reservation "
@@ -308,6 +318,75 @@ class GovernanceSpec(_Model):
         return value
 
 
+# --- the cloud-neutral Kubernetes layer (components/k8s) --------------------------------------------
+
+
+class GpuRuntimeSpec(_Model):
+    enabled: bool = True
+    mode: Literal["device-plugin", "gpu-operator"] = Field(
+        default="device-plugin",
+        description="device plugin + GPU feature discovery, or the GPU Operator (driver off: node images carry it); "
+        "MIG needs the operator",
+    )
+    dcgm_interval_ms: int = Field(default=15000, ge=1000, le=300000, description="DCGM exporter collect interval")
+
+
+class AutoscalingSpec(_Model):
+    enabled: bool = True
+    gpu_provisioner: Literal["node-groups", "karpenter"] = Field(
+        default="node-groups",
+        description="AWS: managed node groups + cluster-autoscaler, or Karpenter NodePools; GKE uses its own",
+    )
+
+
+class KueueSpec(_Model):
+    enabled: bool = True
+    cohort: str = Field(default="platform", description="teams in one cohort borrow each other's idle GPUs")
+    borrowing: bool = Field(default=True, description="allow a team to borrow idle quota inside the cohort")
+    preemption: bool = Field(default=True, description="reclaim lent quota and let higher priority preempt lower")
+
+    @field_validator("cohort")
+    @classmethod
+    def _cohort(cls, value: str) -> str:
+        return _dns_label(value, 63)
+
+
+class TrainerSpec(_Model):
+    enabled: bool = True
+
+
+class ServingSpec(_Model):
+    enabled: bool = True
+    ingress_class: str = Field(default="nginx", description="IngressClass of the cluster's ingress controller")
+    domain: str | None = Field(default=None, description="inference hosts: <model>-<namespace>.<domain>")
+    cert_manager: bool = Field(default=True, description="install cert-manager (KServe's webhook certificates)")
+
+
+class MlflowSpec(_Model):
+    enabled: bool = True
+    replicas: int | None = Field(default=None, ge=1, le=10, description="default: prod 2, else 1")
+
+
+class MonitoringSpec(_Model):
+    enabled: bool = True
+    retention_days: int | None = Field(default=None, ge=1, le=400, description="default: prod 30, else 7")
+    storage_gb: int = Field(default=50, ge=10, le=16000, description="Prometheus volume")
+    gpu_idle_minutes: int = Field(default=30, ge=5, description="alert: GPUs allocated but idle this long")
+    pending_minutes: int = Field(default=60, ge=5, description="alert: Kueue workloads pending this long")
+
+
+class ServicesSpec(_Model):
+    """The platform services installed on the cluster; each can be turned off."""
+
+    gpu_runtime: GpuRuntimeSpec = Field(default_factory=GpuRuntimeSpec)
+    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
+    kueue: KueueSpec = Field(default_factory=KueueSpec)
+    trainer: TrainerSpec = Field(default_factory=TrainerSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+
 class PlatformSpec(_Model):
     """The whole environment. `resolve()` fills environment defaults and runs cross-field checks."""
 
@@ -324,6 +403,7 @@ class PlatformSpec(_Model):
     repositories: list[RepositorySpec] = Field(default_factory=list)
     database: DatabaseSpec = Field(default_factory=DatabaseSpec)
     teams: list[TeamSpec] = Field(default_factory=list)
+    services: ServicesSpec = Field(default_factory=ServicesSpec)
     governance: GovernanceSpec
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -536,8 +616,68 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
         for accel in team.gpu_quota:
             if accel not in pooled:
                 errors.append((f"teams[{i}].gpuQuota.{accel}", "no GPU pool in this stack has this accelerator"))
+    # Kueue admits up to the sum of the nominal quotas: more than the pools can ever hold means admitted
+    # jobs that wait for nodes which never come (MIG pools are left out: their slice count varies by profile)
+    for accel in sorted(pooled):
+        pools = [p for p in spec.gpu_pools if p.accelerator == accel]
+        if any(p.sharing and p.sharing.mig_profile for p in pools):
+            continue
+        capacity = sum(
+            p.max_nodes * p.gpus_per_node * ((p.sharing and p.sharing.time_slicing_replicas) or 1) for p in pools
+        )
+        promised = sum(t.gpu_quota.get(accel, 0) for t in spec.teams)
+        if promised > capacity:
+            i = max(i for i, t in enumerate(spec.teams) if t.gpu_quota.get(accel))
+            errors.append(
+                (
+                    f"teams[{i}].gpuQuota.{accel}",
+                    f"the teams' {accel} quotas sum to {promised} GPUs but the pools hold at most {capacity} "
+                    "(maxNodes x gpusPerNode): raise maxNodes or lower the quotas",
+                )
+            )
 
+    errors += _resolve_services(spec)
     _check_tags(spec.tags, "tags", errors)
+    return errors
+
+
+def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Defaults and cross-field checks of the Kubernetes layer (`platform.services`, pool sharing)."""
+    errors: list[tuple[str, str]] = []
+    svc, prod = spec.services, spec.is_prod
+    if svc.mlflow.replicas is None:
+        svc.mlflow.replicas = 2 if prod else 1
+    if svc.monitoring.retention_days is None:
+        svc.monitoring.retention_days = 30 if prod else 7
+    if spec.cloud != "aws" and svc.autoscaling.gpu_provisioner == "karpenter":
+        errors.append(
+            ("services.autoscaling.gpuProvisioner", "Karpenter is for AWS; GKE node pools scale with GKE's autoscaler")
+        )
+    if svc.trainer.enabled and not svc.kueue.enabled:
+        errors.append(("services.trainer.enabled", "the training operator admits jobs through Kueue: enable kueue"))
+    for i, pool in enumerate(spec.gpu_pools):
+        sharing = pool.sharing
+        if sharing is None:
+            continue
+        at = f"gpuPools[{i}].sharing"
+        if sharing.time_slicing_replicas and sharing.mig_profile:
+            errors.append((at, "choose time-slicing or MIG, not both"))
+        if sharing.mig_profile:
+            profiles = catalog.MIG_PROFILES.get(pool.accelerator, ())
+            if not profiles:
+                errors.append((f"{at}.migProfile", f"{pool.accelerator} does not support MIG (A100, H100, H200 do)"))
+            elif sharing.mig_profile not in profiles:
+                errors.append(
+                    (
+                        f"{at}.migProfile",
+                        f"'{sharing.mig_profile}' is not a MIG profile of {pool.accelerator} ({', '.join(profiles)})",
+                    )
+                )
+            # GKE partitions MIG GPUs itself (node pool gpuPartitionSize); on EKS the GPU Operator's MIG manager does
+            if spec.cloud == "aws" and svc.gpu_runtime.mode != "gpu-operator":
+                errors.append(
+                    (f"{at}.migProfile", "on EKS, MIG is configured by the GPU Operator: set services.gpuRuntime.mode")
+                )
     return errors
 
 

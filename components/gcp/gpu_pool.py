@@ -105,6 +105,14 @@ class GpuNodePool(pulumi.ComponentResource):
                         gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
                             gpu_driver_version=DRIVER_VERSION
                         ),
+                        # GKE shares GPUs itself: MIG partitions and time-sharing are node pool settings
+                        gpu_partition_size=pool.sharing.mig_profile if pool.sharing else None,
+                        gpu_sharing_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuSharingConfigArgs(
+                            gpu_sharing_strategy="TIME_SHARING",
+                            max_shared_clients_per_gpu=pool.sharing.time_slicing_replicas,
+                        )
+                        if pool.sharing and pool.sharing.time_slicing_replicas
+                        else None,
                     )
                 ],
                 spot=pool.capacity is Capacity.spot,

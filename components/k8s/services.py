@@ -1,0 +1,96 @@
+"""`PlatformServices`: the cloud-neutral Kubernetes layer, composed from `Foundation` alone.
+
+Order matters only through explicit dependencies: the monitoring stack first (its CRDs carry the
+ServiceMonitors and rules of everything else), then the GPU runtime and node autoscaling, Kueue and
+the training operator, secrets, serving and the model registry, and last the team namespaces that
+point at all of them (queues, network allowances, identities).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pulumi
+
+from components.context import PlatformContext
+from components.foundation import Foundation
+from components.k8s.base import ServicesContext
+
+
+def _available(module: str) -> bool:  # TEMPORARY while the layer is assembled
+    return importlib.util.find_spec(module) is not None
+
+
+class PlatformServices(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, ctx: PlatformContext, foundation: Foundation, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(
+            "ml-platform:k8s:PlatformServices",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(providers={"kubernetes": foundation.kube_provider})
+            ),
+        )
+        svc = ServicesContext(ctx=ctx, foundation=foundation, spec=ctx.spec.services)
+        child = pulumi.ResourceOptions(parent=self)
+        spec = svc.spec
+
+        self.monitoring = None
+        if spec.monitoring.enabled and _available("components.k8s.monitoring"):
+            from components.k8s.monitoring import Monitoring
+
+            self.monitoring = Monitoring("monitoring", svc, child)
+
+        self.gpu_runtime = None
+        if spec.gpu_runtime.enabled and _available("components.k8s.gpu_runtime"):
+            from components.k8s.gpu_runtime import GpuRuntime
+
+            self.gpu_runtime = GpuRuntime("gpu-runtime", svc, monitoring=self.monitoring, opts=child)
+
+        self.autoscaling = None
+        if spec.autoscaling.enabled and _available("components.k8s.autoscaling"):
+            from components.k8s.autoscaling import NodeAutoscaling
+
+            self.autoscaling = NodeAutoscaling("autoscaling", svc, child)
+
+        self.kueue = None
+        if spec.kueue.enabled:
+            from components.k8s.kueue import Kueue
+
+            self.kueue = Kueue("kueue", svc, monitoring=self.monitoring, opts=child)
+
+        self.trainer = None
+        if spec.trainer.enabled and self.kueue is not None:
+            from components.k8s.trainer import Trainer
+
+            self.trainer = Trainer("trainer", svc, kueue=self.kueue, opts=child)
+
+        self.secrets = None
+        if spec.mlflow.enabled and _available("components.k8s.secrets"):
+            from components.k8s.secrets import ExternalSecrets
+
+            self.secrets = ExternalSecrets("external-secrets", svc, child)
+
+        self.serving = None
+        if spec.serving.enabled and _available("components.k8s.serving"):
+            from components.k8s.serving import Serving
+
+            self.serving = Serving("serving", svc, monitoring=self.monitoring, opts=child)
+
+        self.model_registry = None
+        if spec.mlflow.enabled and self.secrets is not None and _available("components.k8s.mlflow"):
+            from components.k8s.mlflow import ModelRegistry
+
+            self.model_registry = ModelRegistry(
+                "mlflow", svc, secrets=self.secrets, monitoring=self.monitoring, opts=child
+            )
+
+        from components.k8s.tenancy import TeamNamespace
+
+        self.teams = {
+            team.name: TeamNamespace(f"team-{team.name}", svc, team, services=self, opts=child)
+            for team in ctx.spec.teams
+        }
+        self.register_outputs({"teams": list(self.teams)})
