@@ -11,7 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -117,6 +117,8 @@ class DatabaseRef:
     database: str
     username: str
     password_secret: pulumi.Output[str]  # ARN (AWS Secrets Manager) / secret id (GCP Secret Manager)
+    # the JSON field of the secret's value that holds the password (AWS RDS: "password"); None: the whole value
+    password_property: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,10 @@ class BucketAccess:
 class IdentityAccess:
     buckets: tuple[BucketAccess, ...] = ()
     registry_pull: bool = True
+    # Secrets of the cloud's secret manager the identity may read (AWS: secret ARNs, GCP: secret ids),
+    # e.g. `DatabaseRef.password_secret`. Exactly these, read-only; External Secrets Operator reads them
+    # as this identity and materialises them as Kubernetes Secrets (see `Foundation.secret_store_provider`).
+    secrets: tuple[pulumi.Input[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,48 @@ class IdentityBinding:
     service_account: str
     principal: pulumi.Output[str]  # IAM role ARN / Google service account email
     annotations: pulumi.Output[dict[str, str]]  # to put on the Kubernetes ServiceAccount
+
+
+@dataclass(frozen=True)
+class NodeVolume:
+    """One encrypted block device of a provisioned node (size in GB; iops/throughput where tuned)."""
+
+    device: str
+    size_gb: int
+    iops: int | None = None
+    throughput_mibps: int | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionedPool:
+    """How a node provisioner that launches nodes itself (Karpenter) builds one GPU pool's nodes. Machine
+    type, labels, taint and sizes are those of the `NodePoolRef` of the same name."""
+
+    name: str
+    image_alias: str  # the node image, pinned: "al2023@v20260818", "bottlerocket@v1.61.0"
+    zones: tuple[str, ...]  # empty: every zone the discovered subnets are in
+    capacity_type: Literal["spot", "on-demand", "reserved"]
+    reservation_id: str | None
+    volumes: tuple[NodeVolume, ...]
+
+
+@dataclass(frozen=True)
+class NodeAutoscalerRef:
+    """The node autoscaler the cloud needs installed in the cluster and what its chart needs. `None` on
+    `Foundation.node_autoscaler` where the cloud scales node pools itself (GKE's autoscaler)."""
+
+    kind: Literal["cluster-autoscaler", "karpenter"]
+    namespace: str
+    service_account: str
+    annotations: pulumi.Output[dict[str, str]]  # the controller's cloud identity, for its ServiceAccount
+    cluster_name: pulumi.Output[str]
+    region: str
+    cluster_endpoint: pulumi.Output[str] | None = None
+    interruption_queue: pulumi.Output[str] | None = None  # queue name (Karpenter)
+    instance_profile: pulumi.Output[str] | None = None  # what nodes run as (Karpenter)
+    discovery_tags: dict[str, str] | None = None  # node subnets and security groups carry these tags
+    volume_kms_key: pulumi.Output[str] | None = None  # encrypts the node volumes
+    pools: tuple[ProvisionedPool, ...] = ()  # Karpenter: one per GPU pool
 
 
 class Foundation(ABC):
@@ -174,7 +222,37 @@ class Foundation(ABC):
     registry_urls: dict[str, pulumi.Output[str]]  # repository name -> pushable/pullable URL
     database: DatabaseRef
     gpu_pools: list[NodePoolRef]
+    node_autoscaler: NodeAutoscalerRef | None = None  # None: the cloud scales node pools itself
 
     @abstractmethod
     def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:
         """A cloud identity that exactly `namespace/service_account` can assume, with only `access`."""
+
+    # -- the secret store (External Secrets Operator) ---------------------------------------------------
+
+    @abstractmethod
+    def secret_store_provider(self, service_account: str) -> dict[str, Any]:
+        """The `spec.provider` of an External Secrets `SecretStore` that reads this cloud's secret
+        manager as `service_account`, a service account of the store's namespace bound with
+        `bind_identity(..., IdentityAccess(secrets=...))` (AWS: Secrets Manager, jwt auth through the
+        account's IRSA role; GCP: Secret Manager, Workload Identity). Values may be Outputs."""
+
+    @abstractmethod
+    def secret_remote_ref(self, secret: pulumi.Input[str], field: str | None = None) -> dict[str, Any]:
+        """The `remoteRef` of an ExternalSecret entry for `secret` (as given to `IdentityAccess.secrets`),
+        optionally one JSON `field` of its value."""
+
+    # -- load balancers -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def load_balancer_annotations(self, internal: bool) -> dict[str, str]:
+        """Annotations of a Kubernetes `Service` of type LoadBalancer: an internal (VPC-only) or an
+        internet-facing network load balancer on this cloud."""
+
+    # True where the managed cluster installs the standard Gateway API CRDs itself (GKE's Gateway API
+    # channel): the platform must not install or upgrade them there.
+    gateway_api_crds_managed: bool = False
+
+    # (CIDR, TCP port) a pod must reach to obtain its workload identity's credentials, for egress
+    # network policies: GKE's metadata server; empty on AWS (IRSA exchanges tokens with STS over 443).
+    workload_identity_endpoints: tuple[tuple[str, int], ...] = ()

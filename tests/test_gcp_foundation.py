@@ -441,7 +441,7 @@ def test_bind_identity_trusts_exactly_one_kubernetes_service_account(dev: Synthe
     assert re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", gsa[0].inputs["accountId"])
     assert dev.outputs["bindingPrincipal"] == email
     assert dev.outputs["bindingAnnotations"] == {"iam.gke.io/gcp-service-account": email}
-    wi = [r.inputs for r in dev.of_type(SA_IAM)]
+    wi = [r.inputs for r in dev.of_type(SA_IAM) if r.inputs["serviceAccountId"].endswith(f"/{email}")]
     assert wi == [
         {
             "serviceAccountId": f"projects/{dev.spec.project}/serviceAccounts/{email}",

@@ -3,6 +3,7 @@ pinned charts and images, Kueue quotas and flavors, the training operator, and t
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -61,10 +62,10 @@ def _images(values: Any, path: str = "") -> list[tuple[str, str]]:
     """(path, tag) of every image the values set: {repository, tag} maps and `image: repo:tag` strings."""
     found: list[tuple[str, str]] = []
     if isinstance(values, dict):
-        if "repository" in values and ("tag" in values or "version" in values):
-            found.append((path, str(values.get("tag") or values.get("version") or "")))
+        if ("repository" in values or "name" in values or "image" in values) and "tag" in values:
+            found.append((path, str(values.get("tag") or "")))
         for key, value in values.items():
-            if key == "image" and isinstance(value, str):
+            if key == "image" and isinstance(value, str) and "tag" not in values:
                 found.append((f"{path}.image", value.rpartition(":")[2] if ":" in value else ""))
             else:
                 found += _images(value, f"{path}.{key}")
@@ -265,22 +266,43 @@ def test_team_role_has_no_wildcards(aws_prod: Synthesis) -> None:
 
 
 def test_layer_is_the_same_on_both_clouds() -> None:
-    def shape(syn: Synthesis) -> set[tuple[str, str]]:
-        kinds = ("ClusterQueue", "ResourceFlavor", "LocalQueue", "ResourceQuota", "NetworkPolicy", "Role")
-        return {
-            (
-                r.type,
-                json.dumps(manifest(r)["spec"] if "spec" in r.inputs else manifest(r).get("rules"), sort_keys=True),
-            )
-            for r in syn.resources
-            if is_kubernetes(r) and r.type.rsplit(":", 1)[1] in kinds
-        }
+    """One logical spec (tests/test_parity.py) on AWS and GCP: the queues, quotas, runtime, roles and
+    team network fences come out identical; only identity annotations and GKE's metadata-server
+    allowance differ."""
+    from tests.test_parity import CLOUD, LOGICAL
 
-    aws, gcp = synth_stack("aws-prod"), synth_stack("gcp-prod")
-    if {p.accelerator for p in aws.spec.gpu_pools} == {p.accelerator for p in gcp.spec.gpu_pools}:
-        assert shape(aws) == shape(gcp)
-    else:  # the reference stacks differ in pools: compare the structure that does not depend on them
-        assert {t for t, _ in shape(aws)} == {t for t, _ in shape(gcp)}
+    def shape(cloud: str) -> dict[tuple[str, str, str], str]:
+        syn = synth_platform({**copy.deepcopy(LOGICAL), **CLOUD[cloud]}, f"{cloud}-staging")
+        kinds = {
+            "ClusterQueue",
+            "ResourceFlavor",
+            "LocalQueue",
+            "WorkloadPriorityClass",
+            "ResourceQuota",
+            "LimitRange",
+            "Role",
+            "RoleBinding",
+            "ClusterTrainingRuntime",
+            "NetworkPolicy",
+        }
+        out = {}
+        for r in syn.resources:
+            if not (is_kubernetes(r) and r.type.rsplit(":", 1)[1] in kinds):
+                continue
+            obj = manifest(r)
+            meta = obj.pop("metadata")
+            meta["labels"].pop("ml-platform/stack", None)
+            if meta.get("name") == "allow-workload-identity":
+                continue
+            key = (r.type.rsplit(":", 1)[1], meta.get("namespace", ""), meta["name"])
+            out[key] = json.dumps({**obj, "labels": meta["labels"]}, sort_keys=True)
+        return out
+
+    aws, gcp = shape("aws"), shape("gcp")
+    team_keys = {k for k in aws if k[1] not in {base.NS_MLFLOW}}
+    assert {k for k in gcp if k[1] != base.NS_MLFLOW} == team_keys
+    assert len(team_keys) > 15
+    assert {k: aws[k] for k in team_keys} == {k: gcp[k] for k in team_keys}
 
 
 # --- switching services off, config errors ------------------------------------------------------------------
@@ -289,6 +311,7 @@ def test_layer_is_the_same_on_both_clouds() -> None:
 def test_services_can_be_switched_off() -> None:
     platform = raw_platform("aws-dev")
     platform["services"] = {"kueue": {"enabled": False}, "trainer": {"enabled": False}}
+    platform.pop("trainingJobs")
     syn = synth_platform(platform, "aws-dev")
     assert not objects(syn, "ClusterQueue") and not objects(syn, "LocalQueue")
     assert {r.name for r in syn.of_type(RELEASE)}.isdisjoint({"kueue", "kubeflow-trainer"})

@@ -5,13 +5,17 @@ Implements `components.foundation.Foundation`, the only thing the layers above s
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
 from components.aws import iam
 from components.aws.cluster import EksCluster
 from components.aws.database import Database
-from components.aws.gpu_pool import GpuNodePool
+from components.aws.gpu_pool import GpuNodePool, node_pool_ref
+from components.aws.karpenter import karpenter_enabled, node_autoscaler
 from components.aws.kms import AccountInfo, KmsKeys
 from components.aws.network import Network
 from components.aws.registry import Registry
@@ -28,6 +32,10 @@ S3_WRITE = [
     "s3:ListMultipartUploadParts",
 ]
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+SECRETS_READ = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+# Service annotations of the in-tree (cloud-controller-manager) load balancer: an NLB, internal or not.
+NLB = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+INTERNAL_NLB = {**NLB, "service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
 
 
 class AwsFoundation(pulumi.ComponentResource, Foundation):
@@ -64,12 +72,17 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.keys = KmsKeys(f"{name}-kms", ctx, self.account, opts=child)
         self.network = Network(f"{name}-network", ctx, self.account, self.keys.arn("logs"), cluster_name, opts=child)
         self.eks = EksCluster(f"{name}-eks", ctx, self.account, self.network, self.keys, cluster_name, opts=child)
+        # With Karpenter the GPU pools are its NodePools (components/k8s/autoscaling.py), not node groups.
         self.pools = [
             GpuNodePool(
                 f"{name}-gpu-{pool.name}", ctx, pool, self.eks, self.network, self.keys, self._offered, opts=child
             )
             for pool in spec.gpu_pools
+            if not karpenter_enabled(spec)
         ]
+        self.node_autoscaler = node_autoscaler(
+            f"{name}-autoscaling", ctx, self.account, self.eks, self.network, self.keys, self._offered, child
+        )
         self.storage = Buckets(f"{name}-buckets", ctx, self.account, self.keys.arn("storage"), opts=child)
         self.registry = Registry(f"{name}-ecr", ctx, self.keys.arn("registry"), opts=child)
         self.db = Database(f"{name}-db", ctx, self.network, self.keys, self.eks.security_group_id, opts=child)
@@ -79,8 +92,9 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.kubeconfig = self.eks.kubeconfig
         self.buckets = self.storage.refs
         self.registry_urls = self.registry.urls
-        self.database = self.db.ref
-        self.gpu_pools = [p.ref for p in self.pools]
+        # The RDS-managed master secret is JSON {"username", "password"}.
+        self.database = dataclasses.replace(self.db.ref, password_property="password")
+        self.gpu_pools = [p.ref for p in self.pools] if self.pools else [node_pool_ref(p) for p in spec.gpu_pools]
         self.register_outputs({"cluster_name": self.cluster_name})
 
     def _offered(self, machine: str, zone: str) -> bool:
@@ -97,7 +111,8 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
 
     def identity_policy(self, access: IdentityAccess) -> dict:
         """The IAM policy for `access`: object actions on the named prefixes only, list limited to
-        those prefixes, KMS use only through S3, and image pulls from the platform's repositories."""
+        those prefixes, KMS use only through S3 (and Secrets Manager for the named secrets), reads of
+        exactly the named secrets, and image pulls from the platform's repositories."""
         statements = []
         kms_actions = {"kms:Decrypt", "kms:DescribeKey"}
         for i, grant in enumerate(access.buckets):
@@ -125,6 +140,23 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
                     StringEquals={"kms:ViaService": f"s3.{self.account.region}.{self.account.dns_suffix}"},
                 )
             )
+        if access.secrets:
+            # Exactly the named secrets, read-only. The platform's secrets (the RDS-managed master
+            # secret) are encrypted with the database key: decrypt only through Secrets Manager and
+            # only for these secrets (Secrets Manager puts the secret ARN in the encryption context).
+            secrets = list(access.secrets)
+            statements.append(iam.allow(SECRETS_READ, secrets, sid="ReadSecrets"))
+            statements.append(
+                iam.allow(
+                    ["kms:Decrypt"],
+                    [self.keys.arn("database")],
+                    sid="SecretKeyThroughSecretsManager",
+                    StringEquals={
+                        "kms:ViaService": f"secretsmanager.{self.account.region}.{self.account.dns_suffix}",
+                        "kms:EncryptionContext:SecretARN": secrets,
+                    },
+                )
+            )
         if access.registry_pull and self.registry.repositories:
             statements.append(
                 iam.allow(ECR_PULL, [r.arn for r in self.registry.repositories.values()], sid="PullPlatformImages")
@@ -149,3 +181,20 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             principal=role.arn,
             annotations=role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn}),
         )
+
+    def secret_store_provider(self, service_account: str) -> dict[str, Any]:
+        """Secrets Manager in the stack's region; ESO requests a token for `service_account` and
+        assumes the IRSA role its annotation names (AssumeRoleWithWebIdentity, audience STS)."""
+        return {
+            "aws": {
+                "service": "SecretsManager",
+                "region": self.region,
+                "auth": {"jwt": {"serviceAccountRef": {"name": service_account}}},
+            }
+        }
+
+    def secret_remote_ref(self, secret: pulumi.Input[str], field: str | None = None) -> dict[str, Any]:
+        return {"key": secret, **({"property": field} if field else {})}
+
+    def load_balancer_annotations(self, internal: bool) -> dict[str, str]:
+        return dict(INTERNAL_NLB if internal else NLB)

@@ -43,6 +43,21 @@ def autoscaler_template_tags(pool: GpuPoolSpec, machine: catalog.MachineType) ->
     return tags
 
 
+def node_pool_ref(pool: GpuPoolSpec) -> NodePoolRef:
+    """What schedulers see of a GPU pool, whoever launches its nodes (a node group or Karpenter)."""
+    machine = catalog.machine_for(pool.accelerator, "aws", pool.gpus_per_node)
+    return NodePoolRef(
+        name=pool.name,
+        accelerator=pool.accelerator,
+        gpus_per_node=machine.gpus,
+        machine_type=machine.name,
+        capacity=str(pool.capacity),
+        min_nodes=pool.min_nodes,
+        max_nodes=pool.max_nodes,
+        node_labels=gpu_node_labels(pool),
+    )
+
+
 class GpuNodePool(pulumi.ComponentResource):
     node_group: aws.eks.NodeGroup
     ref: NodePoolRef
@@ -152,14 +167,5 @@ class GpuNodePool(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self.node_group),
             )
 
-        self.ref = NodePoolRef(
-            name=pool.name,
-            accelerator=pool.accelerator,
-            gpus_per_node=machine.gpus,
-            machine_type=machine.name,
-            capacity=str(pool.capacity),
-            min_nodes=pool.min_nodes,
-            max_nodes=pool.max_nodes,
-            node_labels=labels,
-        )
+        self.ref = node_pool_ref(pool)
         self.register_outputs({"node_group": self.node_group.node_group_name})

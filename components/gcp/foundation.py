@@ -10,6 +10,7 @@ packs will read.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -27,6 +28,9 @@ from components.gcp.storage import Buckets
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 BUCKET_ROLES = {"read": "roles/storage.objectViewer", "read-write": "roles/storage.objectUser"}
 ANNOTATION = "iam.gke.io/gcp-service-account"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+# Service annotation of GKE's internal passthrough network load balancer.
+INTERNAL_LB = {"networking.gke.io/load-balancer-type": "Internal"}
 
 
 def workload_member(workload_pool: str, namespace: str, service_account: str) -> str:
@@ -45,6 +49,8 @@ def prefix_condition(bucket: str, prefix: str) -> str:
 
 
 class GcpFoundation(pulumi.ComponentResource, Foundation):
+    gateway_api_crds_managed = True  # the cluster's Gateway API channel (components.gcp.cluster) installs them
+    workload_identity_endpoints = (("169.254.169.254/32", 80), ("169.254.169.252/32", 988))  # GKE metadata server
     project: ProjectInfo
     keys: KmsKeys
     network: Network
@@ -131,6 +137,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         self.registry_urls = self.registry.urls
         self.database = self.db.ref
         self.gpu_pools = [p.ref for p in self.pools]
+        self.node_autoscaler = None  # GKE's cluster autoscaler scales the node pools (autoscaling blocks)
         self._child = child
         self.register_outputs({"cluster_name": self.cluster_name})
 
@@ -145,8 +152,8 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
 
     def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:
         """A Google service account that exactly `namespace/service_account` can impersonate, with only
-        `access`: object roles on the named buckets (a prefix becomes an IAM condition) and image pulls
-        from the platform's repositories."""
+        `access`: object roles on the named buckets (a prefix becomes an IAM condition), payload access
+        to exactly the named Secret Manager secrets, and image pulls from the platform's repositories."""
         for grant in access.buckets:
             if grant.bucket not in self.storage.buckets:
                 known = ", ".join(self.storage.buckets)
@@ -189,6 +196,16 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
                 condition=condition,
                 opts=on_gsa,
             )
+        for i, secret in enumerate(access.secrets):
+            # Exactly this secret, read-only (payload access); nothing project-wide.
+            gcp.secretmanager.SecretIamMember(
+                f"{name}-secret-{i}",
+                project=project.project_id,
+                secret_id=secret,
+                role=SECRET_ACCESSOR,
+                member=member,
+                opts=on_gsa,
+            )
         if access.registry_pull:
             for repo_name, repo in self.registry.repositories.items():
                 self.registry.grant_reader(f"{name}-pull-{repo_name}", repo, member)
@@ -198,3 +215,30 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
             principal=gsa.email,
             annotations=gsa.email.apply(lambda email: {ANNOTATION: email}),
         )
+
+    def secret_store_provider(self, service_account: str) -> dict[str, Any]:
+        """Secret Manager of the stack's project; ESO exchanges a token of `service_account` through
+        the cluster's Workload Identity pool and impersonates the Google service account its
+        annotation names (which `bind_identity` granted `secretAccessor` on each secret)."""
+        project = self.project.project_id
+        return {
+            "gcpsm": {
+                "projectID": project,
+                "auth": {
+                    "workloadIdentity": {
+                        "clusterLocation": self.region,  # a regional cluster
+                        "clusterName": self.cluster_name,
+                        "clusterProjectID": project,
+                        "serviceAccountRef": {"name": service_account},
+                    }
+                },
+            }
+        }
+
+    def secret_remote_ref(self, secret: pulumi.Input[str], field: str | None = None) -> dict[str, Any]:
+        # ESO wants the secret's name; the id may be the full `projects/<p>/secrets/<name>`.
+        key = pulumi.Output.from_input(secret).apply(lambda s: s.rsplit("/", 1)[-1])
+        return {"key": key, **({"property": field} if field else {})}
+
+    def load_balancer_annotations(self, internal: bool) -> dict[str, str]:
+        return dict(INTERNAL_LB) if internal else {}

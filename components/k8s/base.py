@@ -37,7 +37,6 @@ NS_KUEUE = "kueue-system"
 NS_TRAINER = "kubeflow-system"
 NS_CERT_MANAGER = "cert-manager"
 NS_KSERVE = "kserve"
-NS_INGRESS = "ingress-nginx"
 NS_MLFLOW = "mlflow"
 NS_MONITORING = "monitoring"
 

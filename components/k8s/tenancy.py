@@ -246,6 +246,17 @@ class TeamNamespace(pulumi.ComponentResource):
                 )
             ],
         )
+        endpoints = svc.foundation.workload_identity_endpoints
+        if endpoints:  # GKE: workload identity tokens come from the node's metadata server
+            allow(
+                "workload-identity",
+                egress=[
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=cidr))], ports=base.ports(port)
+                    )
+                    for cidr, port in endpoints
+                ],
+            )
         registry = services.model_registry
         if registry is not None:
             allow(
