@@ -356,15 +356,57 @@ class TrainerSpec(_Model):
 
 
 class ServingSpec(_Model):
+    """KServe (Standard mode) behind a Gateway API gateway (Envoy Gateway; ingress-nginx is retired)."""
+
     enabled: bool = True
-    ingress_class: str = Field(default="nginx", description="IngressClass of the cluster's ingress controller")
-    domain: str | None = Field(default=None, description="inference hosts: <model>-<namespace>.<domain>")
-    cert_manager: bool = Field(default=True, description="install cert-manager (KServe's webhook certificates)")
+    domain: str | None = Field(
+        default=None, description="inference hosts: <model>-<namespace>.<domain>; default inference.internal"
+    )
+    internal_load_balancer: bool = Field(
+        default=True, description="the gateway's load balancer is reachable only inside the network (VPC)"
+    )
+    load_balancer_annotations: dict[str, str] = Field(
+        default_factory=dict, description="extra annotations of the gateway's LoadBalancer Service"
+    )
+    tls_issuer: str | None = Field(
+        default=None, description="cert-manager ClusterIssuer of the gateway's *.<domain> certificate: HTTPS"
+    )
+    cert_manager: bool = Field(default=True, description="install cert-manager (false: the cluster has one)")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and (
+            len(value) > 200 or not all(_DNS_LABEL.match(part) for part in value.split(".")) or "." not in value
+        ):
+            raise ValueError(f"'{value}' is not a DNS domain (lowercase labels separated by dots)")
+        return value
+
+    @field_validator("load_balancer_annotations")
+    @classmethod
+    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            prefix, _, name = key.rpartition("/")
+            if (prefix and not _LABEL_PREFIX.match(prefix)) or not _LABEL_NAME.match(name):
+                raise ValueError(f"'{key}' is not a valid annotation key")
+        return value
+
+    @field_validator("tls_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return None
+        if not info.data.get("domain"):
+            raise ValueError("a TLS certificate needs a domain: set services.serving.domain")
+        return _dns_label(value, 63)
 
 
 class MlflowSpec(_Model):
     enabled: bool = True
     replicas: int | None = Field(default=None, ge=1, le=10, description="default: prod 2, else 1")
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = Field(
+        default="READ", description="what an authenticated user may do with others' experiments and models"
+    )
 
 
 class MonitoringSpec(_Model):
@@ -373,6 +415,40 @@ class MonitoringSpec(_Model):
     storage_gb: int = Field(default=50, ge=10, le=16000, description="Prometheus volume")
     gpu_idle_minutes: int = Field(default=30, ge=5, description="alert: GPUs allocated but idle this long")
     pending_minutes: int = Field(default=60, ge=5, description="alert: Kueue workloads pending this long")
+
+
+class TrainingJobSpec(_Model):
+    """A TrainJob the stack deploys (a sample, or a recurring job a team wants under version control)."""
+
+    name: str
+    team: str
+    pool: str = Field(description="the GPU pool the workers run on")
+    image: str = Field(description="training image, pinned by tag or digest")
+    command: list[str] = Field(default_factory=lambda: ["torchrun"])
+    args: list[str] = Field(default_factory=list)
+    num_nodes: int = Field(default=1, ge=1, le=256)
+    gpus_per_node: int | None = Field(default=None, ge=1, description="default: all GPUs of a pool node")
+    cpu_per_node: int = Field(default=4, ge=1)
+    memory_gib_per_node: int = Field(default=16, ge=1)
+    priority: Literal["training", "batch"] = "training"
+    checkpoint_uri: str | None = Field(default=None, description="s3:// or gs:// prefix; required on spot pools")
+    dataset_uri: str = Field(description="lineage: the training data")
+    dataset_version: str = Field(description="lineage: dataset version or content hash")
+    code_version: str = Field(description="lineage: git commit of the training code")
+    max_runtime_hours: int = Field(default=72, ge=1, le=720)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 40)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        tag = value.rsplit("/", 1)[-1]
+        if "@sha256:" not in value and (":" not in tag or tag.endswith(":latest")):
+            raise ValueError(f"'{value}' is not pinned: give a tag (not latest) or a digest")
+        return value
 
 
 class ServicesSpec(_Model):
@@ -404,6 +480,7 @@ class PlatformSpec(_Model):
     database: DatabaseSpec = Field(default_factory=DatabaseSpec)
     teams: list[TeamSpec] = Field(default_factory=list)
     services: ServicesSpec = Field(default_factory=ServicesSpec)
+    training_jobs: list[TrainingJobSpec] = Field(default_factory=list)
     governance: GovernanceSpec
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -655,6 +732,47 @@ def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
         )
     if svc.trainer.enabled and not svc.kueue.enabled:
         errors.append(("services.trainer.enabled", "the training operator admits jobs through Kueue: enable kueue"))
+    errors += _check_unique("trainingJobs", [j.name for j in spec.training_jobs])
+    teams = {t.name: t for t in spec.teams}
+    pools = {p.name: p for p in spec.gpu_pools}
+    for i, job in enumerate(spec.training_jobs):
+        at = f"trainingJobs[{i}]"
+        if not (svc.trainer.enabled and svc.kueue.enabled):
+            errors.append((at, "training jobs need services.trainer and services.kueue enabled"))
+        team = teams.get(job.team)
+        if team is None:
+            errors.append((f"{at}.team", f"no team '{job.team}' in this stack ({', '.join(teams) or 'none'})"))
+        pool = pools.get(job.pool)
+        if pool is None:
+            errors.append((f"{at}.pool", f"no GPU pool '{job.pool}' in this stack ({', '.join(pools) or 'none'})"))
+            continue
+        if job.gpus_per_node is None:
+            job.gpus_per_node = pool.gpus_per_node
+        elif job.gpus_per_node > pool.gpus_per_node:
+            errors.append(
+                (
+                    f"{at}.gpusPerNode",
+                    f"{job.gpus_per_node} GPUs do not fit a '{pool.name}' node ({pool.gpus_per_node})",
+                )
+            )
+        if job.num_nodes > pool.max_nodes:
+            errors.append(
+                (f"{at}.numNodes", f"{job.num_nodes} nodes exceed pool '{pool.name}' maxNodes ({pool.max_nodes})")
+            )
+        if pool.capacity is Capacity.spot and not job.checkpoint_uri:
+            errors.append(
+                (f"{at}.checkpointUri", f"pool '{pool.name}' is spot: a job must checkpoint to survive reclaims")
+            )
+        if job.checkpoint_uri and not re.match(r"^(s3|gs)://[a-z0-9][a-z0-9.-]+[a-z0-9](/.*)?$", job.checkpoint_uri):
+            errors.append((f"{at}.checkpointUri", f"'{job.checkpoint_uri}' is not an s3:// or gs:// URI"))
+        if team is not None and not svc.kueue.borrowing and not team.gpu_quota.get(pool.accelerator):
+            errors.append(
+                (
+                    f"{at}.team",
+                    f"team '{team.name}' has no {pool.accelerator} quota and borrowing is off: it never runs",
+                )
+            )
+
     for i, pool in enumerate(spec.gpu_pools):
         sharing = pool.sharing
         if sharing is None:

@@ -93,4 +93,21 @@ class PlatformServices(pulumi.ComponentResource):
             team.name: TeamNamespace(f"team-{team.name}", svc, team, services=self, opts=child)
             for team in ctx.spec.teams
         }
-        self.register_outputs({"teams": list(self.teams)})
+        self.training_jobs = {}
+        if ctx.spec.training_jobs and self.trainer is not None:
+            from components.k8s.training import TrainingJob
+
+            teams = {t.name: t for t in ctx.spec.teams}
+            pools = {p.name: p for p in foundation.gpu_pools}
+            for job in ctx.spec.training_jobs:
+                tenant = self.teams[job.team]
+                self.training_jobs[job.name] = TrainingJob(
+                    f"job-{job.team}-{job.name}",
+                    svc,
+                    job,
+                    team=teams[job.team],
+                    pool=pools[job.pool],
+                    depends_on=[tenant, self.trainer],
+                    opts=child,
+                )
+        self.register_outputs({"teams": list(self.teams), "training_jobs": list(self.training_jobs)})

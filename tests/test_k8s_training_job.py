@@ -1,0 +1,104 @@
+"""The TrainingJob component: a TrainJob in a team namespace, queued, pinned to its pool, protected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.k8s import training
+from infra.config import ConfigError, parse_platform
+from infra.synth import Synthesis
+from tests.conftest import raw_platform, synth_stack
+from tests.k8s_schema import is_kubernetes, manifest
+
+
+def _one(syn: Synthesis, kind: str) -> dict[str, Any]:
+    found = [manifest(r) for r in syn.resources if is_kubernetes(r) and r.type.endswith(f":{kind}")]
+    assert len(found) == 1, kind
+    return found[0]
+
+
+@pytest.fixture(scope="module", params=["aws-dev", "gcp-dev"])
+def dev(request: pytest.FixtureRequest) -> Synthesis:
+    return synth_stack(request.param)
+
+
+def test_sample_job_is_queued_in_the_team_namespace(dev: Synthesis) -> None:
+    job = _one(dev, "TrainJob")
+    meta = job["metadata"]
+    assert meta["namespace"] == "research"
+    assert meta["labels"]["kueue.x-k8s.io/queue-name"] == "default"
+    assert meta["labels"]["kueue.x-k8s.io/priority-class"] == "training"
+    assert job["spec"]["runtimeRef"]["name"] == "torch-distributed"
+
+
+def test_gpus_requested_and_limited_and_pinned_to_the_pool(dev: Synthesis) -> None:
+    spec = _one(dev, "TrainJob")["spec"]
+    res = spec["trainer"]["resourcesPerNode"]
+    assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["trainer"]["numProcPerNode"] == 1
+    patch = spec["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+    pod = patch["template"]["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == {"ml-platform/pool": "l4"}
+    assert pod["spec"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["spec"]["serviceAccountName"] == "workload"
+    assert pod["metadata"]["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
+
+
+def test_lineage_and_checkpoint_travel_with_the_job(dev: Synthesis) -> None:
+    job = _one(dev, "TrainJob")
+    ann = job["metadata"]["annotations"]
+    cfg = dev.spec.training_jobs[0]
+    assert ann[training.ANN_DATASET] == cfg.dataset_uri
+    assert ann[training.ANN_DATASET_VERSION] == cfg.dataset_version
+    assert ann[training.ANN_CODE_VERSION] == cfg.code_version
+    assert ann[training.ANN_CHECKPOINT] == cfg.checkpoint_uri
+    env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
+    assert env["CHECKPOINT_URI"] == cfg.checkpoint_uri
+
+
+def test_no_voluntary_disruption_of_the_workers(dev: Synthesis) -> None:
+    pdb = _one(dev, "PodDisruptionBudget")
+    assert pdb["metadata"]["namespace"] == "research"
+    assert pdb["spec"]["maxUnavailable"] == 0
+    assert pdb["spec"]["selector"]["matchLabels"] == {"jobset.sigs.k8s.io/jobset-name": "tabular-fairness"}
+
+
+def test_job_waits_for_its_namespace_and_the_operator(dev: Synthesis) -> None:
+    record = next(r for r in dev.resources if r.type.endswith(":TrainJob"))
+    deps = set(record.dependencies)
+    team = next(r for r in dev.resources if r.type == "ml-platform:k8s:TeamNamespace" and r.name == "team-research")
+    operator = next(r for r in dev.resources if r.type == "ml-platform:k8s:Trainer")
+    # depending on a component waits for all of its children: the namespace, its queue, the runtime
+    assert {r.urn for r in dev.descendants(team.urn) if r.custom} <= deps
+    assert {r.urn for r in dev.descendants(operator.urn) if r.custom} <= deps
+
+
+def test_prod_stacks_run_no_sample_job() -> None:
+    assert not [r for r in synth_stack("aws-prod").resources if r.type.endswith(":TrainJob")]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda j: j.update(team="nobody"), "platform.trainingJobs[0].team: no team 'nobody'"),
+        (lambda j: j.update(pool="h100"), "platform.trainingJobs[0].pool: no GPU pool 'h100'"),
+        (lambda j: j.pop("checkpointUri"), "platform.trainingJobs[0].checkpointUri: pool 'l4' is spot"),
+        (lambda j: j.update(checkpointUri="/tmp/ckpt"), "is not an s3:// or gs:// URI"),
+        (lambda j: j.update(gpusPerNode=4), "platform.trainingJobs[0].gpusPerNode: 4 GPUs do not fit a 'l4' node (1)"),
+        (lambda j: j.update(numNodes=3), "platform.trainingJobs[0].numNodes: 3 nodes exceed pool 'l4' maxNodes (2)"),
+        (
+            lambda j: j.update(image="pytorch/pytorch:latest"),
+            "platform.trainingJobs[0].image: 'pytorch/pytorch:latest' is not pinned",
+        ),
+        (lambda j: j.update(image="pytorch/pytorch"), "is not pinned"),
+    ],
+)
+def test_training_job_config_errors(change: Any, message: str) -> None:
+    platform = raw_platform("aws-dev")
+    change(platform["trainingJobs"][0])
+    with pytest.raises(ConfigError) as err:
+        parse_platform(platform, "stacks/Pulumi.aws-dev.yaml")
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
