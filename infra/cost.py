@@ -156,6 +156,23 @@ def _aws_database(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
     yield CostItem("model registry database", "database", rate, rate, f"{cls}{' multi-AZ' if multi else ''}")
 
 
+def _karpenter_node_pool(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    """A Karpenter NodePool: zero nodes when idle (Karpenter launches only for pending pods), at most
+    its GPU limit divided by the GPUs of its one instance type."""
+    spec = r.inputs.get("spec", {})
+    reqs = {q["key"]: q.get("values", []) for q in spec.get("template", {}).get("spec", {}).get("requirements", [])}
+    machine = (reqs.get("node.kubernetes.io/instance-type") or ["?"])[0]
+    gpus = _aws_gpus(machine)
+    labels = spec.get("template", {}).get("metadata", {}).get("labels", {})
+    pool = labels.get("ml-platform/pool") or r.name
+    # time-slicing / MIG multiply the GPUs the limit counts, not the nodes: take the pool's maxNodes
+    max_nodes = next((p.max_nodes for p in syn.spec.gpu_pools if p.name == pool), None)
+    if max_nodes is None:
+        max_nodes = int(spec.get("limits", {}).get("nvidia.com/gpu", 0)) // max(gpus, 1)
+    spot = reqs.get("karpenter.sh/capacity-type") == ["spot"]
+    yield _pool_item(pool, machine, gpus, spot, 0, max_nodes, "aws")
+
+
 # -- GCP ----------------------------------------------------------------------------------------------
 
 
@@ -199,6 +216,7 @@ PRICERS: dict[str, Callable[[ResourceRecord, Synthesis], Iterable[CostItem]]] = 
     "aws:ec2/natGateway:NatGateway": _aws_nat,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_endpoint,
     "aws:rds/instance:Instance": _aws_database,
+    "kubernetes:karpenter.sh/v1:NodePool": _karpenter_node_pool,
     "gcp:container/nodePool:NodePool": _gcp_node_pool,
     "gcp:container/cluster:Cluster": _gcp_cluster,
     "gcp:compute/routerNat:RouterNat": _gcp_nat,

@@ -494,3 +494,14 @@ def test_karpenter_account_resources_carry_the_convention_tags(stack: str) -> No
         tags = r.inputs.get("tags", {})
         assert all(k in tags for k in REQUIRED_TAGS), f"{r.type} {r.name}"
         assert tags["ml-platform/stack"] == stack
+
+
+def test_plan_prices_karpenter_pools_from_zero_to_max() -> None:
+    from infra.cost import estimate
+
+    node_groups = {i.name: i for i in estimate(synth_stack("aws-prod")).items if i.kind == "gpu-pool"}
+    karpenter = {i.name: i for i in estimate(karpenter_stack("aws-prod")).items if i.kind == "gpu-pool"}
+    assert set(karpenter) == set(node_groups) == {"h100-train", "l4-serve"}
+    for name, item in karpenter.items():
+        assert item.hourly_min == 0  # Karpenter keeps no warm nodes
+        assert item.hourly_max == pytest.approx(node_groups[name].hourly_max)
