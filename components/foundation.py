@@ -75,8 +75,26 @@ def gpu_node_labels(pool: GpuPoolSpec) -> dict[str, str]:
         LABEL_ACCELERATOR: pool.accelerator,
         LABEL_CAPACITY: str(pool.capacity),
         LABEL_PURPOSE: pool.purpose,
+        **sharing_node_labels(pool),
         **pool.labels,
     }
+
+
+# How NVIDIA's device plugin / MIG manager pick a node's sharing configuration (components/k8s/gpu_runtime.py)
+LABEL_DEVICE_PLUGIN_CONFIG = "nvidia.com/device-plugin.config"
+LABEL_MIG_CONFIG = "nvidia.com/mig.config"
+
+
+def sharing_node_labels(pool: GpuPoolSpec) -> dict[str, str]:
+    """Labels that select a pool's GPU sharing: its time-slicing config, or its MIG layout."""
+    sharing = pool.sharing
+    if sharing is None:
+        return {}
+    if sharing.mig_profile:
+        return {LABEL_MIG_CONFIG: f"all-{sharing.mig_profile}"}
+    if sharing.time_slicing_replicas:
+        return {LABEL_DEVICE_PLUGIN_CONFIG: pool.name}
+    return {}
 
 
 def pool_zones(pool: GpuPoolSpec, machine: str, available: list[str], offered: Callable[[str], bool]) -> list[str]:

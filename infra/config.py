@@ -413,8 +413,16 @@ class MonitoringSpec(_Model):
     enabled: bool = True
     retention_days: int | None = Field(default=None, ge=1, le=400, description="default: prod 30, else 7")
     storage_gb: int = Field(default=50, ge=10, le=16000, description="Prometheus volume")
+    storage_class: str | None = Field(
+        default=None, description="StorageClass of the Prometheus and Alertmanager volumes (default: the cluster's)"
+    )
     gpu_idle_minutes: int = Field(default=30, ge=5, description="alert: GPUs allocated but idle this long")
     pending_minutes: int = Field(default=60, ge=5, description="alert: Kueue workloads pending this long")
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value, 63)
 
 
 class TrainingJobSpec(_Model):
@@ -729,6 +737,13 @@ def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
     if spec.cloud != "aws" and svc.autoscaling.gpu_provisioner == "karpenter":
         errors.append(
             ("services.autoscaling.gpuProvisioner", "Karpenter is for AWS; GKE node pools scale with GKE's autoscaler")
+        )
+    if spec.cloud == "gcp" and svc.gpu_runtime.mode == "gpu-operator":
+        errors.append(
+            (
+                "services.gpuRuntime.mode",
+                "GKE installs the NVIDIA driver and device plugin itself: use device-plugin (only DCGM is added)",
+            )
         )
     if svc.trainer.enabled and not svc.kueue.enabled:
         errors.append(("services.trainer.enabled", "the training operator admits jobs through Kueue: enable kueue"))

@@ -560,17 +560,22 @@ def variants() -> dict[str, Synthesis]:
 
 def test_serving_and_mlflow_off_create_nothing(variants: dict[str, Synthesis]) -> None:
     syn = variants["off"]
-    assert not [r for r in syn.resources if r.type in COMPONENTS]
+    assert not [r for r in syn.resources if r.type in COMPONENTS and r.type != "ml-platform:k8s:ExternalSecrets"]
     charts = {r.inputs["chart"] for r in syn.of_type(RELEASE)}
-    assert not charts & {"external-secrets", "cert-manager", serving.KSERVE_CHART.name, serving.GATEWAY_CHART.name}
+    assert not charts & {"cert-manager", serving.KSERVE_CHART.name, serving.GATEWAY_CHART.name}
     assert not [r for r in syn.resources if r.name.startswith("wi-mlflow")]
-    assert not [r for r in syn.resources if "serving.kserve.io" in r.type or "external-secrets.io" in r.type]
+    assert not [r for r in syn.resources if "serving.kserve.io" in r.type]
+    # External Secrets stays for the monitoring stack's generated Grafana credentials, and only there
+    secrets = [r for r in syn.resources if "external-secrets.io" in r.type]
+    assert {r.inputs["metadata"]["namespace"] for r in secrets} <= {"monitoring"}
 
 
-def test_mlflow_off_keeps_serving_without_the_secret_operator(variants: dict[str, Synthesis]) -> None:
+def test_mlflow_off_keeps_serving_and_reads_no_cloud_secret(variants: dict[str, Synthesis]) -> None:
     syn = variants["tls"]
-    assert [r.type for r in syn.resources if r.type in COMPONENTS] == ["ml-platform:k8s:Serving"]
-    assert not [r for r in syn.of_type(RELEASE) if r.inputs["name"] == "external-secrets"]
+    assert [r.type for r in syn.resources if r.type in COMPONENTS if r.type != "ml-platform:k8s:ExternalSecrets"] == [
+        "ml-platform:k8s:Serving"
+    ]
+    assert not [r for r in syn.resources if r.type.endswith(":SecretStore")]  # no cloud secret is read
     assert not [r for r in syn.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")]
 
 

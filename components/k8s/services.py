@@ -1,6 +1,6 @@
 """`PlatformServices`: the cloud-neutral Kubernetes layer, composed from `Foundation` alone.
 
-Order matters only through explicit dependencies: the monitoring stack first (its CRDs carry the
+Order matters only through explicit dependencies: secrets and the monitoring stack first (its CRDs carry the
 ServiceMonitors and rules of everything else), then the GPU runtime and node autoscaling, Kueue and
 the training operator, secrets, serving and the model registry, and last the team namespaces that
 point at all of them (queues, network allowances, identities).
@@ -8,17 +8,11 @@ point at all of them (queues, network allowances, identities).
 
 from __future__ import annotations
 
-import importlib.util
-
 import pulumi
 
 from components.context import PlatformContext
 from components.foundation import Foundation
 from components.k8s.base import ServicesContext
-
-
-def _available(module: str) -> bool:  # TEMPORARY while the layer is assembled
-    return importlib.util.find_spec(module) is not None
 
 
 class PlatformServices(pulumi.ComponentResource):
@@ -37,20 +31,27 @@ class PlatformServices(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         spec = svc.spec
 
+        # cloud secrets and in-cluster generated credentials (MLflow's database password, Grafana's admin)
+        self.secrets = None
+        if spec.mlflow.enabled or spec.monitoring.enabled:
+            from components.k8s.secrets import ExternalSecrets
+
+            self.secrets = ExternalSecrets("external-secrets", svc, child)
+
         self.monitoring = None
-        if spec.monitoring.enabled and _available("components.k8s.monitoring"):
+        if spec.monitoring.enabled:
             from components.k8s.monitoring import Monitoring
 
-            self.monitoring = Monitoring("monitoring", svc, child)
+            self.monitoring = Monitoring("monitoring", svc, child, secrets=self.secrets)
 
         self.gpu_runtime = None
-        if spec.gpu_runtime.enabled and _available("components.k8s.gpu_runtime"):
+        if spec.gpu_runtime.enabled:
             from components.k8s.gpu_runtime import GpuRuntime
 
             self.gpu_runtime = GpuRuntime("gpu-runtime", svc, monitoring=self.monitoring, opts=child)
 
         self.autoscaling = None
-        if spec.autoscaling.enabled and _available("components.k8s.autoscaling"):
+        if spec.autoscaling.enabled:
             from components.k8s.autoscaling import NodeAutoscaling
 
             self.autoscaling = NodeAutoscaling("autoscaling", svc, child)
@@ -67,20 +68,14 @@ class PlatformServices(pulumi.ComponentResource):
 
             self.trainer = Trainer("trainer", svc, kueue=self.kueue, opts=child)
 
-        self.secrets = None
-        if spec.mlflow.enabled and _available("components.k8s.secrets"):
-            from components.k8s.secrets import ExternalSecrets
-
-            self.secrets = ExternalSecrets("external-secrets", svc, child)
-
         self.serving = None
-        if spec.serving.enabled and _available("components.k8s.serving"):
+        if spec.serving.enabled:
             from components.k8s.serving import Serving
 
             self.serving = Serving("serving", svc, monitoring=self.monitoring, opts=child)
 
         self.model_registry = None
-        if spec.mlflow.enabled and self.secrets is not None and _available("components.k8s.mlflow"):
+        if spec.mlflow.enabled and self.secrets is not None:
             from components.k8s.mlflow import ModelRegistry
 
             self.model_registry = ModelRegistry(
