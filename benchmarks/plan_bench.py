@@ -55,7 +55,7 @@ def scaled(stack: str, pools: int = 80, teams: int = 40, buckets: int = 30, repo
         for i in range(teams)
     ]
     p["buckets"] = [{"name": f"data-{i}"} for i in range(buckets)]
-    p["repositories"] = [{"name": f"repo-{i}"} for i in range(repos)]
+    p["repositories"] = [{"name": "training"}, {"name": "serving"}] + [{"name": f"repo-{i}"} for i in range(repos)]
     doc["config"][CONFIG_KEY] = p
     return doc
 

@@ -745,6 +745,10 @@ def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
                 "GKE installs the NVIDIA driver and device plugin itself: use device-plugin (only DCGM is added)",
             )
         )
+    if svc.serving.enabled and "serving" not in {r.name for r in spec.repositories}:
+        errors.append(
+            ("repositories", "serving is on: add a repository named 'serving' (the platform's model server image)")
+        )
     if svc.trainer.enabled and not svc.kueue.enabled:
         errors.append(("services.trainer.enabled", "the training operator admits jobs through Kueue: enable kueue"))
     errors += _check_unique("trainingJobs", [j.name for j in spec.training_jobs])

@@ -174,7 +174,9 @@ def test_borrowing_off_drops_the_cohort_and_caps_namespace_gpus_at_the_own_quota
         assert "cohortName" not in cq["spec"]
         assert "reclaimWithinCohort" not in cq["spec"]["preemption"]
     caps = {
-        q["metadata"]["namespace"]: q["spec"]["hard"]["requests.nvidia.com/gpu"] for q in objects(syn, "ResourceQuota")
+        q["metadata"]["namespace"]: q["spec"]["hard"]["requests.nvidia.com/gpu"]
+        for q in objects(syn, "ResourceQuota")
+        if q["metadata"]["name"] == "team-quota"
     }
     assert caps == {"research": "26", "recsys": "18"}
 
@@ -357,6 +359,11 @@ def _error(platform: dict[str, Any]) -> str:
             "aws-dev",
             lambda p: p.update({"services": {"kueue": {"enabled": False}}}),
             "platform.services.trainer.enabled: the training operator admits jobs through Kueue",
+        ),
+        (
+            "aws-prod",
+            lambda p: p.update({"repositories": [{"name": "training"}]}),
+            "platform.repositories: serving is on: add a repository named 'serving'",
         ),
         (
             "aws-dev",

@@ -2,14 +2,15 @@
 
 What runs depends on the cloud and `services.gpuRuntime.mode`:
 
-* **GKE** (any mode): GKE installs the NVIDIA driver (node pool `gpu_driver_installation_config`) and
-  runs its own device plugin (`nvidia-gpu-device-plugin` in kube-system); time-sharing and MIG
-  partitions are node pool settings (components/gcp/gpu_pool.py). A second device plugin would fight
-  over `nvidia.com/gpu`, so the platform installs only the DCGM exporter, wired to GKE's layout: the
-  driver libraries from `/home/kubernetes/bin/nvidia`, GPUs named by device name (GKE's plugin
-  allocates `nvidia0`, not UUIDs), privileged (COS has no NVIDIA container runtime to inject the
-  devices). GKE's managed DCGM metrics (monitoring component `DCGM`) must stay off: two DCGM host
-  engines cannot both hold the profiling counters.
+* **GKE** (`gpu-operator` is a config error there): GKE installs the NVIDIA driver (node pool
+  `gpu_driver_installation_config`) and runs its own device plugin (`nvidia-gpu-device-plugin` in
+  kube-system); time-sharing and MIG partitions are node pool settings (components/gcp/gpu_pool.py).
+  A second device plugin would fight over `nvidia.com/gpu`, so the platform installs only the DCGM
+  exporter, wired to GKE's layout: the driver libraries from `/home/kubernetes/bin/nvidia`, GPUs
+  named by device name (GKE's plugin allocates `nvidia0`, not UUIDs), privileged (COS has no NVIDIA
+  container runtime, so only a privileged container can open the GPU device nodes). GKE's managed
+  DCGM metrics (monitoring component `DCGM`) must stay off: two DCGM host engines cannot both hold
+  the profiling counters.
 * **device-plugin** (EKS default): NVIDIA's k8s-device-plugin chart with GPU feature discovery (GFD
   labels nodes with product, memory, MIG capability) and the node-feature-discovery subchart GFD
   needs, plus our DCGM exporter DaemonSet. The EKS NVIDIA AMIs (AL2023) carry the driver and the
@@ -22,13 +23,13 @@ What runs depends on the cloud and `services.gpuRuntime.mode`:
   with the platform's metric list. The MIG manager evicts the operator's own GPU clients during a
   re-partition, which is why this mode keeps the operator's exporter rather than ours.
 
-Per-pool GPU sharing (AWS; GKE shares in the node pool): a typed ConfigMap holds one device-plugin
+Per-pool GPU sharing (AWS; GKE shares in the node pool): the device plugin's ConfigMap holds one
 config per time-sliced pool (key = pool name) and a `default` (whole GPUs); the plugin's
 config-manager picks the config named by the node label `nvidia.com/device-plugin.config`. MIG pools
 get the operator's single strategy and the node label `nvidia.com/mig.config: all-<profile>` (the
-operator's default mig-parted config defines `all-<profile>` for A100/H100/H200). Both labels must
-be on the node from boot: `node_labels(pool, cloud, mode)` says which, and the foundation puts them
-on the pool with the other platform labels.
+operator's default mig-parted config defines `all-<profile>` for A100/H100/H200). Both labels are on
+the node from boot: the foundation sets them with the pool's other labels
+(`components.foundation.sharing_node_labels`).
 
 The DCGM metric list (`DCGM_METRICS`) is the platform's contract with dashboards and alerts: the
 profiling counters (SM active, tensor pipe, DRAM active) rather than `DCGM_FI_DEV_GPU_UTIL`, which
@@ -37,11 +38,9 @@ only says a kernel was running and reads 100% for a GPU starved by its input pip
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -70,12 +69,10 @@ MIG_MANAGER_IMAGE = Image("nvcr.io/nvidia/cloud-native/k8s-mig-manager", "v0.15.
 # DCGM 4.6.0 / exporter 4.8.3; distroless is the only image NVIDIA publishes since 4.5.3-4.8.2.
 DCGM_EXPORTER_IMAGE = Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.6.0-4.8.3-distroless")
 
-SHARING_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 SHARING_CONFIGMAP = "gpu-sharing-config"
 DEFAULT_SHARING_CONFIG = "default"
 DCGM_CONFIGMAP = "dcgm-metrics"
-DCGM_METRICS_FILE = "dcgm-metrics.csv"
+DCGM_METRICS_FILE = "metrics.csv"
 DCGM_CONFIG_DIR = "/etc/dcgm-exporter"
 DCGM_PORT = 9400
 DCGM_NAME = "dcgm-exporter"
@@ -85,16 +82,10 @@ CRITICAL_PRIORITY = "system-node-critical"
 GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
 
 
-def operator_deploy_label(operand: str) -> str:
-    """The GPU Operator's per-node switch for one operand (`false` keeps it off the node)."""
-    return f"nvidia.com/gpu.deploy.{operand}"
-
-
 # --- the DCGM metric list ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DcgmMetric:
+class DcgmMetric(NamedTuple):
     name: str
     kind: Literal["gauge", "counter"]
     help: str
@@ -160,25 +151,6 @@ def _bottlerocket(pool: GpuPoolSpec) -> bool:
     return pool.node_image == "bottlerocket"
 
 
-def node_labels(pool: GpuPoolSpec, cloud: str, mode: str) -> dict[str, str]:
-    """The node labels a GPU pool needs from boot for the runtime to treat it right (on top of
-    `components.foundation.gpu_node_labels`). Empty on GKE, which shares GPUs in the node pool."""
-    if cloud != "aws":
-        return {}
-    if _bottlerocket(pool):
-        # Bottlerocket runs NVIDIA's device plugin and MIG partitioning on the host.
-        if mode == "gpu-operator":
-            return {operator_deploy_label("device-plugin"): "false", operator_deploy_label("mig-manager"): "false"}
-        return {}
-    labels: dict[str, str] = {}
-    sharing = pool.sharing
-    if sharing and sharing.time_slicing_replicas:
-        labels[SHARING_CONFIG_LABEL] = pool.name
-    if sharing and sharing.mig_profile and mode == "gpu-operator":
-        labels[MIG_CONFIG_LABEL] = f"all-{sharing.mig_profile}"
-    return labels
-
-
 def _uses_mig(spec: PlatformSpec) -> bool:
     return any(p.sharing and p.sharing.mig_profile and not _bottlerocket(p) for p in spec.gpu_pools)
 
@@ -199,16 +171,15 @@ def plugin_config(replicas: int | None, mig_strategy: str) -> str:
 
 
 def sharing_configs(spec: PlatformSpec) -> dict[str, str]:
-    """ConfigMap data: config name -> device-plugin config; empty when no pool is time-sliced."""
-    if runtime_kind(spec) == "gke":
-        return {}
+    """Device-plugin configs, one per time-sliced pool (named after the pool, which the node label
+    `nvidia.com/device-plugin.config` names) and `default` (whole GPUs) for every other node."""
     mig = "single" if _uses_mig(spec) and runtime_kind(spec) == "gpu-operator" else "none"
     sliced = {
         p.name: plugin_config(p.sharing.time_slicing_replicas, mig)
         for p in spec.gpu_pools
         if p.sharing and p.sharing.time_slicing_replicas and not _bottlerocket(p)
     }
-    return {DEFAULT_SHARING_CONFIG: plugin_config(None, mig), **sliced} if sliced else {}
+    return {DEFAULT_SHARING_CONFIG: plugin_config(None, mig), **sliced}
 
 
 def gpu_affinity(exclude_pools: Sequence[str] = ()) -> dict[str, Any]:
@@ -216,9 +187,11 @@ def gpu_affinity(exclude_pools: Sequence[str] = ()) -> dict[str, Any]:
     expressions: list[dict[str, Any]] = [{"key": LABEL_ACCELERATOR, "operator": "Exists"}]
     if exclude_pools:
         expressions.append({"key": LABEL_POOL, "operator": "NotIn", "values": sorted(exclude_pools)})
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": expressions}
-    ]}}}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
+        }
+    }
 
 
 def gpu_tolerations() -> list[dict[str, str]]:
@@ -246,11 +219,12 @@ def device_plugin_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "migStrategy": "none",
         "failOnInitError": True,
+        # the chart renders the configs into a ConfigMap; its config-manager sidecar switches a node to
+        # the config its `nvidia.com/device-plugin.config` label names
+        "config": {"map": dict(sharing), "default": DEFAULT_SHARING_CONFIG},
         "gfd": {"enabled": True},
         "nfd": {"enabled": True, **_nfd_values()},
     }
-    if sharing:
-        values["config"] = {"name": SHARING_CONFIGMAP, "default": DEFAULT_SHARING_CONFIG}
     return values
 
 
@@ -277,10 +251,19 @@ def gpu_operator_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict[
             "repository": "nvcr.io/nvidia",
             "image": "k8s-device-plugin",
             "version": DEVICE_PLUGIN_IMAGE.tag,
-            **({"config": {"name": SHARING_CONFIGMAP, "default": DEFAULT_SHARING_CONFIG}} if sharing else {}),
+            "config": {
+                "create": True,
+                "name": SHARING_CONFIGMAP,
+                "default": DEFAULT_SHARING_CONFIG,
+                "data": dict(sharing),
+            },
         },
-        "gfd": {"enabled": True, "repository": "nvcr.io/nvidia", "image": "k8s-device-plugin",
-                "version": DEVICE_PLUGIN_IMAGE.tag},
+        "gfd": {
+            "enabled": True,
+            "repository": "nvcr.io/nvidia",
+            "image": "k8s-device-plugin",
+            "version": DEVICE_PLUGIN_IMAGE.tag,
+        },
         "mig": {"strategy": "single"},
         "migManager": {
             "enabled": mig,
@@ -352,7 +335,9 @@ def _gpu_node_affinity_args() -> k8s.core.v1.AffinityArgs:
             required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
                 node_selector_terms=[
                     k8s.core.v1.NodeSelectorTermArgs(
-                        match_expressions=[k8s.core.v1.NodeSelectorRequirementArgs(key=LABEL_ACCELERATOR, operator="Exists")]
+                        match_expressions=[
+                            k8s.core.v1.NodeSelectorRequirementArgs(key=LABEL_ACCELERATOR, operator="Exists")
+                        ]
                     )
                 ]
             )
@@ -383,11 +368,6 @@ class GpuRuntime(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = base.NS_GPU
         self.kind = runtime_kind(spec)
-        if spec.cloud == "gcp" and "mode" in spec.services.gpu_runtime.model_fields_set:
-            pulumi.log.warn(
-                "services.gpuRuntime.mode is ignored on GKE: GKE runs the device plugin and shares GPUs in the node pool",
-                self,
-            )
         labels = svc.labels("gpu-runtime")
 
         # privileged: the device plugin writes to the kubelet's device-plugin socket directory, GFD reads
@@ -405,15 +385,6 @@ class GpuRuntime(pulumi.ComponentResource):
         )
         sharing = sharing_configs(spec)
         before_release: list[pulumi.Resource] = [ns, dcgm_config]
-        if sharing:
-            before_release.append(
-                k8s.core.v1.ConfigMap(
-                    f"{name}-sharing",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=SHARING_CONFIGMAP, namespace=base.NS_GPU, labels=labels),
-                    data=sharing,
-                    opts=in_ns,
-                )
-            )
 
         self.release = None
         if self.kind == "device-plugin":
@@ -444,7 +415,7 @@ class GpuRuntime(pulumi.ComponentResource):
         self.service_monitor = None
         if monitoring is not None:
             self.service_monitor = base.custom_resource(
-                f"{name}-dcgm",
+                f"{name}-dcgm-servicemonitor",
                 "monitoring.coreos.com/v1",
                 "ServiceMonitor",
                 k8s.meta.v1.ObjectMetaArgs(name=DCGM_NAME, namespace=base.NS_GPU, labels=labels),
@@ -487,15 +458,11 @@ class GpuRuntime(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
             k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_COLLECTORS", value=f"{DCGM_CONFIG_DIR}/{DCGM_METRICS_FILE}"),
             k8s.core.v1.EnvVarArgs(name="DCGM_EXPORTER_INTERVAL", value=str(interval)),
-            k8s.core.v1.EnvVarArgs(
-                name="NODE_NAME",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="spec.nodeName")
-                ),
-            ),
         ]
         mounts = [
-            k8s.core.v1.VolumeMountArgs(name="pod-resources", mount_path="/var/lib/kubelet/pod-resources", read_only=True),
+            k8s.core.v1.VolumeMountArgs(
+                name="pod-resources", mount_path="/var/lib/kubelet/pod-resources", read_only=True
+            ),
             k8s.core.v1.VolumeMountArgs(name="metrics", mount_path=DCGM_CONFIG_DIR, read_only=True),
         ]
         volumes = [
@@ -503,7 +470,9 @@ class GpuRuntime(pulumi.ComponentResource):
                 name="pod-resources",
                 host_path=k8s.core.v1.HostPathVolumeSourceArgs(path="/var/lib/kubelet/pod-resources", type="Directory"),
             ),
-            k8s.core.v1.VolumeArgs(name="metrics", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=DCGM_CONFIGMAP)),
+            k8s.core.v1.VolumeArgs(
+                name="metrics", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=DCGM_CONFIGMAP)
+            ),
         ]
         if gke:
             # COS: the GKE-installed driver libraries, no NVIDIA runtime to inject devices; GKE's device
@@ -523,7 +492,7 @@ class GpuRuntime(pulumi.ComponentResource):
         else:
             # EKS NVIDIA AMIs: the default NVIDIA runtime injects every GPU into a container that asks by
             # environment, without taking one from the scheduler. Profiling counters need CAP_SYS_ADMIN
-            # (which rules out allowPrivilegeEscalation: false); nothing else is added.
+            # (which rules out allowPrivilegeEscalation: false); every other capability is dropped.
             env += [
                 k8s.core.v1.EnvVarArgs(name="NVIDIA_VISIBLE_DEVICES", value="all"),
                 k8s.core.v1.EnvVarArgs(name="NVIDIA_DRIVER_CAPABILITIES", value="compute,utility"),
@@ -531,7 +500,8 @@ class GpuRuntime(pulumi.ComponentResource):
             security = k8s.core.v1.SecurityContextArgs(
                 run_as_user=0,
                 run_as_non_root=False,
-                capabilities=k8s.core.v1.CapabilitiesArgs(add=["SYS_ADMIN"]),
+                privileged=False,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["SYS_ADMIN"]),
                 seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
             )
         probe = k8s.core.v1.HTTPGetActionArgs(path="/health", port=DCGM_PORT)
@@ -581,7 +551,9 @@ class GpuRuntime(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=self.dcgm_selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="metrics", port=DCGM_PORT, target_port="metrics", protocol="TCP")],
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="metrics", port=DCGM_PORT, target_port="metrics", protocol="TCP")
+                ],
             ),
             opts=opts,
         )
@@ -597,7 +569,6 @@ def dcgm_service_monitor_spec(selector: Mapping[str, str], port: str, dcgm_inter
         "selector": {"matchLabels": dict(selector)},
         "namespaceSelector": {"matchNames": [base.NS_GPU]},
         "attachMetadata": {"node": True},
-        "jobLabel": "",
         "endpoints": [
             {
                 "port": port,
@@ -607,7 +578,11 @@ def dcgm_service_monitor_spec(selector: Mapping[str, str], port: str, dcgm_inter
                 "honorLabels": False,
                 "relabelings": [
                     {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"},
-                    {"action": "replace", "sourceLabels": [node_label + _prom_label(LABEL_POOL)], "targetLabel": "pool"},
+                    {
+                        "action": "replace",
+                        "sourceLabels": [node_label + _prom_label(LABEL_POOL)],
+                        "targetLabel": "pool",
+                    },
                     {
                         "action": "replace",
                         "sourceLabels": [node_label + _prom_label(LABEL_ACCELERATOR)],
@@ -623,7 +598,3 @@ def dcgm_service_monitor_spec(selector: Mapping[str, str], port: str, dcgm_inter
 def _prom_label(kubernetes_label: str) -> str:
     """A Kubernetes label key as Prometheus service discovery names it (`ml-platform/pool` -> `ml_platform_pool`)."""
     return "".join(c if c.isalnum() else "_" for c in kubernetes_label)
-
-
-def values_json(values: Mapping[str, Any]) -> str:  # debugging aid: `mlplat` prints release values
-    return json.dumps(values, indent=2, sort_keys=True)

@@ -10,8 +10,11 @@
 * Alert rules (PrometheusRule): GPU XID errors; GPUs allocated to a pod but idle for
   `gpuIdleMinutes` (cost); Kueue workloads pending for `pendingMinutes`.
 
-The node exporter reads host metrics through host namespaces and hostPath, so the namespace runs
-at the "privileged" Pod Security level; every other component of the chart runs restricted.
+The node exporter reads host metrics through host namespaces and hostPath, so it runs in a
+namespace of its own at the "privileged" Pod Security level; everything else runs "restricted".
+On managed control planes (EKS, GKE) the unscrapeable components (controller-manager, scheduler,
+etcd, kube-proxy) and their default alerts are off. Volumes use `monitoring.storageClass` or the
+cluster's default StorageClass.
 """
 
 from __future__ import annotations
@@ -23,13 +26,30 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s import base
-from components.k8s.base import Chart, ServicesContext
+from components.k8s.base import Chart, Image, ServicesContext
+from components.k8s.gpu_runtime import critical_pod_quota
 
-CHART = Chart("kube-prometheus-stack", "88.6.5", "https://prometheus-community.github.io/helm-charts")
+# kube-prometheus-stack 91.5.2 (2026-09-24): Prometheus Operator v0.94.1, Alertmanager v0.34.1,
+# kube-state-metrics chart 8.5.0, node-exporter chart 4.57.0, Grafana chart 13.2.5 (the chart's
+# release notes and its 91.4.1 -> 91.5.2 diff). Every image is pinned here, not left to the chart.
+CHART = Chart("kube-prometheus-stack", "91.5.2", "https://prometheus-community.github.io/helm-charts")
+OPERATOR_IMAGE = Image("quay.io/prometheus-operator/prometheus-operator", "v0.94.1")
+RELOADER_IMAGE = Image("quay.io/prometheus-operator/prometheus-config-reloader", "v0.94.1")
+WEBHOOK_CERTGEN_IMAGE = Image("registry.k8s.io/ingress-nginx/kube-webhook-certgen", "v1.6.9")
+PROMETHEUS_IMAGE = Image("quay.io/prometheus/prometheus", "v3.14.0")  # 2026-08-17
+ALERTMANAGER_IMAGE = Image("quay.io/prometheus/alertmanager", "v0.34.1")
+GRAFANA_IMAGE = Image("docker.io/grafana/grafana", "13.2.3")
+GRAFANA_SIDECAR_IMAGE = Image("quay.io/kiwigrid/k8s-sidecar", "2.7.3")
+KSM_IMAGE = Image("registry.k8s.io/kube-state-metrics/kube-state-metrics", "v2.19.1")
+NODE_EXPORTER_IMAGE = Image("quay.io/prometheus/node-exporter", "v1.11.1")
+
 RELEASE = "kube-prometheus-stack"
 FULLNAME = "kps"
 GRAFANA_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
+# The node exporter reads the host (host PID/network namespaces, hostPath): it gets a namespace of its
+# own at the "privileged" level, so Prometheus, Alertmanager and Grafana stay "restricted".
+NS_NODE_EXPORTER = "node-exporter"
 
 # DCGM metrics the dashboards and alerts use (components/k8s/gpu_runtime.py exports them all)
 SM_ACTIVE = "DCGM_FI_PROF_SM_ACTIVE"
@@ -44,55 +64,137 @@ KUEUE_ADMITTED_ACTIVE = "kueue_admitted_active_workloads"
 KUEUE_USAGE = "kueue_cluster_queue_resource_usage"
 KUEUE_NOMINAL = "kueue_cluster_queue_nominal_quota"
 KUEUE_WAIT = "kueue_admission_wait_time_seconds_bucket"
+KUEUE_ADMITTED_TOTAL = "kueue_admitted_workloads_total"
+
+
+def _image(image: Image) -> dict[str, str]:
+    """The chart's image triple: registry, repository, tag."""
+    registry, _, repository = image.repository.partition("/")
+    return {"registry": registry, "repository": repository, "tag": image.tag}
+
+
+def _volume(size: str, storage_class: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"volumeClaimTemplate": {"spec": spec}}
 
 
 def chart_values(svc: ServicesContext) -> dict[str, Any]:
     mon, prod = svc.spec.monitoring, svc.ctx.prod
+    gke = svc.ctx.spec.cloud == "gcp"
+    # prod replicas spread over zones where the system pool allows, without blocking on a small pool
+    spread = {"podAntiAffinity": "soft", "podAntiAffinityTopologyKey": "topology.kubernetes.io/zone"} if prod else {}
     restricted = base.restricted_values()
     system = base.system_tolerations()
     select_all = {
         f"{kind}SelectorNilUsesHelmValues": False for kind in ("serviceMonitor", "podMonitor", "rule", "probe")
     }
+    small = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
     return {
         "fullnameOverride": FULLNAME,
         "crds": {"enabled": True},
+        # EKS and GKE run the control plane: controller-manager, scheduler and etcd cannot be scraped, and
+        # kube-proxy (EKS: bound to localhost; GKE Dataplane V2: absent) neither. Left on, their default
+        # alerts (KubeSchedulerDown, etcdMembersDown...) fire forever and teach people to ignore alerts.
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "coreDns": {"enabled": not gke},  # GKE runs kube-dns (dnsmasq metrics), EKS CoreDNS
+        "kubeDns": {"enabled": gke},
+        "defaultRules": {
+            "create": True,
+            "rules": {
+                "etcd": False,
+                "kubeControllerManager": False,
+                "kubeSchedulerAlerting": False,
+                "kubeSchedulerRecording": False,
+                "kubeProxy": False,
+                "windows": False,
+            },
+        },
         "prometheusOperator": {
+            "image": _image(OPERATOR_IMAGE),
+            "prometheusConfigReloader": {"image": _image(RELOADER_IMAGE)},
             "tolerations": system,
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
             "securityContext": restricted["podSecurityContext"],
             "containerSecurityContext": restricted["securityContext"],
-            "admissionWebhooks": {"patch": {"tolerations": system}},
+            # the admission webhook rejects a PrometheusRule with invalid PromQL at apply time
+            "admissionWebhooks": {"patch": {"image": _image(WEBHOOK_CERTGEN_IMAGE), "tolerations": system}},
         },
         "prometheus": {
+            "podDisruptionBudget": {"enabled": prod, "minAvailable": 1},
             "prometheusSpec": {
                 **select_all,
+                "image": _image(PROMETHEUS_IMAGE),
                 "replicas": 2 if prod else 1,
+                **spread,
+                "externalLabels": {"cluster": svc.ctx.prefix},
                 "retention": f"{mon.retention_days}d",
+                # delete old blocks before the volume fills: a full disk stops ingestion altogether
                 "retentionSize": f"{int(mon.storage_gb * 0.9)}GB",
-                "storageSpec": {
-                    "volumeClaimTemplate": {
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": f"{mon.storage_gb}Gi"}},
-                        }
-                    }
+                "storageSpec": _volume(f"{mon.storage_gb}Gi", mon.storage_class),
+                "resources": {
+                    "requests": {"cpu": "500m", "memory": "2Gi" if prod else "1Gi"},
+                    "limits": {"memory": "8Gi" if prod else "4Gi"},
                 },
-                "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "8Gi"}},
                 "tolerations": system,
                 "securityContext": {**restricted["podSecurityContext"], "runAsUser": 1000, "fsGroup": 2000},
-            }
+            },
         },
-        "alertmanager": {"alertmanagerSpec": {"replicas": 3 if prod else 1, "tolerations": system}},
+        "alertmanager": {
+            "podDisruptionBudget": {"enabled": prod, "minAvailable": 1},
+            "alertmanagerSpec": {
+                "image": _image(ALERTMANAGER_IMAGE),
+                "replicas": 3 if prod else 1,  # a gossip cluster: silences and dedup survive a lost node
+                **spread,
+                "storage": _volume("2Gi", mon.storage_class),
+                "resources": small,
+                "tolerations": system,
+                "securityContext": {**restricted["podSecurityContext"], "runAsUser": 1000, "fsGroup": 2000},
+            },
+        },
         "grafana": {
+            "image": _image(GRAFANA_IMAGE),
             "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {
-                "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}
+                "image": _image(GRAFANA_SIDECAR_IMAGE),
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                    "folderAnnotation": "grafana_folder",
+                    "provider": {"foldersFromFilesStructure": True},
+                },
+            },
+            "grafana.ini": {
+                "analytics": {"reporting_enabled": False, "check_for_updates": False},
+                "users": {"allow_sign_up": False},
+                "auth.anonymous": {"enabled": False},
             },
             "tolerations": system,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
             "persistence": {"enabled": False},  # dashboards are code (ConfigMaps), not clicks
+            "testFramework": {"enabled": False},  # the chart's test pod pulls an unpinned image
         },
-        "kube-state-metrics": {"tolerations": system},
+        "kube-state-metrics": {
+            "image": _image(KSM_IMAGE),
+            "tolerations": system,
+            "resources": small,
+            # kube_node_labels carries the pool and accelerator: capacity and cost per pool in PromQL
+            "metricLabelsAllowlist": ["nodes=[ml-platform/pool,ml-platform/accelerator,ml-platform/capacity]"],
+        },
         # on every node, GPU nodes included: node metrics are what explain a slow data loader
-        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
+        "prometheus-node-exporter": {
+            "namespaceOverride": NS_NODE_EXPORTER,
+            "image": _image(NODE_EXPORTER_IMAGE),
+            "tolerations": [{"operator": "Exists"}],
+            "priorityClassName": "system-node-critical",
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        },
     }
 
 
@@ -130,22 +232,25 @@ def _dashboard(uid: str, title: str, panels: list[tuple[str, str, str, str]]) ->
 
 
 def gpu_dashboard() -> dict[str, Any]:
-    by_gpu = "Hostname, gpu"
+    # `node`, `pool` and `accelerator` come from the DCGM ServiceMonitor's relabelings (gpu_runtime.py);
+    # `pod`/`namespace` are the pod that holds the GPU.
+    by_gpu = "node, gpu"
     return _dashboard(
         "mlp-gpus",
         "ML platform / GPUs",
         [
-            ("SM active (real utilisation)", f"avg by ({by_gpu}) ({SM_ACTIVE})", "percentunit", "{{Hostname}} {{gpu}}"),
-            ("Tensor cores active", f"avg by ({by_gpu}) ({TENSOR_ACTIVE})", "percentunit", "{{Hostname}} {{gpu}}"),
+            ("SM active (real utilisation)", f"avg by ({by_gpu}) ({SM_ACTIVE})", "percentunit", "{{node}} {{gpu}}"),
+            ("Tensor cores active", f"avg by ({by_gpu}) ({TENSOR_ACTIVE})", "percentunit", "{{node}} {{gpu}}"),
             (
                 "Memory bandwidth (DRAM active)",
                 f"avg by ({by_gpu}) ({DRAM_ACTIVE})",
                 "percentunit",
-                "{{Hostname}} {{gpu}}",
+                "{{node}} {{gpu}}",
             ),
-            ("Framebuffer used", f"sum by ({by_gpu}) ({FB_USED})", "decmbytes", "{{Hostname}} {{gpu}}"),
-            ("Power", f"sum by (Hostname) ({POWER})", "watt", "{{Hostname}}"),
-            ("XID errors", f"max by ({by_gpu}) ({XID})", "none", "{{Hostname}} {{gpu}}"),
+            ("Framebuffer used", f"sum by ({by_gpu}) ({FB_USED})", "decmbytes", "{{node}} {{gpu}}"),
+            ("Power by pool", f"sum by (pool) ({POWER})", "watt", "{{pool}}"),
+            ("SM active by pool", f"avg by (pool) ({SM_ACTIVE})", "percentunit", "{{pool}}"),
+            ("XID errors", f"max by ({by_gpu}) ({XID})", "none", "{{node}} {{gpu}}"),
             (
                 "SM active by pod",
                 f'avg by (namespace, pod) ({SM_ACTIVE}{{pod!=""}})',
@@ -164,20 +269,21 @@ def kueue_dashboard() -> dict[str, Any]:
         [
             (
                 "Pending workloads",
-                f"sum by (cluster_queue, status) ({KUEUE_PENDING})",
+                # max over Kueue replicas: in HA only the leader's gauges are meaningful
+                f"max by (cluster_queue, status) ({KUEUE_PENDING})",
                 "none",
                 "{{cluster_queue}} {{status}}",
             ),
             (
                 "Admitted active workloads",
-                f"sum by (cluster_queue) ({KUEUE_ADMITTED_ACTIVE})",
+                f"max by (cluster_queue) ({KUEUE_ADMITTED_ACTIVE})",
                 "none",
                 "{{cluster_queue}}",
             ),
             (
                 "GPU quota used / nominal",
-                f'sum by (cluster_queue, flavor) ({KUEUE_USAGE}{{resource="nvidia.com/gpu"}}) / '
-                f'sum by (cluster_queue, flavor) ({KUEUE_NOMINAL}{{resource="nvidia.com/gpu"}})',
+                f'max by (cluster_queue, flavor) ({KUEUE_USAGE}{{resource="nvidia.com/gpu"}}) / '
+                f'max by (cluster_queue, flavor) ({KUEUE_NOMINAL}{{resource="nvidia.com/gpu"}})',
                 "percentunit",
                 "{{cluster_queue}} {{flavor}}",
             ),
@@ -205,11 +311,12 @@ def alert_rules(svc: ServicesContext) -> list[dict[str, Any]]:
             "rules": [
                 {
                     "alert": "GpuXidError",
-                    "expr": f"max by (Hostname, gpu) ({XID}) > 0",
+                    "expr": f"max by (node, pool, gpu, UUID) (max_over_time({XID}[5m])) > 0",
                     "for": "0m",
                     "labels": {"severity": "critical"},
                     "annotations": {
-                        "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+                        "summary": "GPU {{ $labels.gpu }} on {{ $labels.node }} ({{ $labels.pool }}) reported XID "
+                        "{{ $value }}",
                         "description": "An XID is a driver-reported GPU fault (48: double-bit ECC, 79: fell off the "
                         "bus, 94/95: contained/uncontained ECC). Drain the node and let the autoscaler replace it; "
                         "jobs on it resume from their last checkpoint.",
@@ -217,7 +324,8 @@ def alert_rules(svc: ServicesContext) -> list[dict[str, Any]]:
                 },
                 {
                     "alert": "GpuAllocatedButIdle",
-                    "expr": f'avg by (namespace, pod) ({SM_ACTIVE}{{pod!=""}}) < 0.05',
+                    # 5-minute averages, so one busy scrape does not reset the clock
+                    "expr": f'avg by (namespace, pod, node, pool) (avg_over_time({SM_ACTIVE}{{pod!=""}}[5m])) < 0.05',
                     "for": f"{mon.gpu_idle_minutes}m",
                     "labels": {"severity": "warning"},
                     "annotations": {
@@ -234,7 +342,9 @@ def alert_rules(svc: ServicesContext) -> list[dict[str, Any]]:
             "rules": [
                 {
                     "alert": "KueueWorkloadsPendingTooLong",
-                    "expr": f"sum by (cluster_queue) ({KUEUE_PENDING}) > 0",
+                    # pending work and nothing admitted in the window: stuck, not merely busy
+                    "expr": f"max by (cluster_queue) ({KUEUE_PENDING}) > 0 unless on (cluster_queue) "
+                    f"sum by (cluster_queue) (increase({KUEUE_ADMITTED_TOTAL}[{mon.pending_minutes}m])) > 0",
                     "for": f"{mon.pending_minutes}m",
                     "labels": {"severity": "warning"},
                     "annotations": {
@@ -258,10 +368,18 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("ml-platform:k8s:Monitoring", name, None, opts)
         self.namespace = base.NS_MONITORING
         child = pulumi.ResourceOptions(parent=self)
-        # privileged: the node exporter needs host namespaces and hostPath (see the module docstring)
-        ns = base.namespace(base.NS_MONITORING, svc, "privileged", child, component="monitoring")
+        ns = base.namespace(base.NS_MONITORING, svc, "restricted", child, component="monitoring")
+        # privileged: the node exporter reads the host through host namespaces and hostPath
+        node_ns = base.namespace(NS_NODE_EXPORTER, svc, "privileged", child, component="monitoring")
+        critical_pod_quota(
+            f"{name}-node-exporter-critical-pods",
+            NS_NODE_EXPORTER,
+            svc,
+            pulumi.ResourceOptions(parent=self, depends_on=[node_ns]),
+            component="monitoring",
+        )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
-        deps: list[pulumi.Resource] = [ns]
+        deps: list[pulumi.Resource] = [ns, node_ns]
         if secrets is not None:
             deps.append(
                 secrets.generate(
@@ -283,7 +401,10 @@ class Monitoring(pulumi.ComponentResource):
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{key}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"dashboard-{key}", namespace=base.NS_MONITORING, labels={**labels, DASHBOARD_LABEL: "1"}
+                    name=f"dashboard-{key}",
+                    namespace=base.NS_MONITORING,
+                    labels={**labels, DASHBOARD_LABEL: "1"},
+                    annotations={"grafana_folder": "ML platform"},
                 ),
                 data={f"{key}.json": json.dumps(build(), indent=1)},
                 opts=in_ns,
