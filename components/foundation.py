@@ -271,6 +271,11 @@ class Foundation(ABC):
     # channel): the platform must not install or upgrade them there.
     gateway_api_crds_managed: bool = False
 
+    # The cluster's default block-storage class where the managed cluster has none (EKS ships no default
+    # StorageClass since 1.30: Prometheus and other volumes would stay Pending): (CSI provisioner,
+    # parameters). None where the cloud provides one (GKE: standard-rwo).
+    default_storage_class: tuple[str, dict[str, pulumi.Input[str]]] | None = None
+
     # (CIDR, TCP port) a pod must reach to obtain its workload identity's credentials, for egress
     # network policies: GKE's metadata server; empty on AWS (IRSA exchanges tokens with STS over 443).
     workload_identity_endpoints: tuple[tuple[str, int], ...] = ()

@@ -385,3 +385,12 @@ def test_time_slicing_counts_towards_pool_capacity() -> None:
     platform["gpuPools"][0]["sharing"] = {"timeSlicingReplicas": 4}
     platform["teams"][0]["gpuQuota"] = {"nvidia-l4": 8}  # 2 nodes x 1 GPU x 4 slices
     assert parse_platform(platform, "x").teams[0].gpu_quota == {"nvidia-l4": 8}
+
+
+def test_eks_gets_an_encrypted_default_storage_class_and_gke_keeps_its_own() -> None:
+    (sc,) = objects(synth_stack("aws-prod"), "StorageClass")
+    assert sc["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert sc["provisioner"] == "ebs.csi.aws.com"
+    assert sc["parameters"]["encrypted"] == "true" and sc["parameters"]["kmsKeyId"].startswith("arn:aws:kms:")
+    assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert not objects(synth_stack("gcp-prod"), "StorageClass")

@@ -83,6 +83,11 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.node_autoscaler = node_autoscaler(
             f"{name}-autoscaling", ctx, self.account, self.eks, self.network, self.keys, self._offered, child
         )
+        # encrypted gp3 with the platform's EBS key (the EBS CSI driver's role may use it)
+        self.default_storage_class = (
+            "ebs.csi.aws.com",
+            {"type": "gp3", "encrypted": "true", "kmsKeyId": self.keys.arn("ebs"), "csi.storage.k8s.io/fstype": "ext4"},
+        )
         self.storage = Buckets(f"{name}-buckets", ctx, self.account, self.keys.arn("storage"), opts=child)
         self.registry = Registry(f"{name}-ecr", ctx, self.keys.arn("registry"), opts=child)
         self.db = Database(f"{name}-db", ctx, self.network, self.keys, self.eks.security_group_id, opts=child)

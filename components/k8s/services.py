@@ -31,6 +31,25 @@ class PlatformServices(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         spec = svc.spec
 
+        if foundation.default_storage_class is not None:
+            import pulumi_kubernetes as k8s
+
+            provisioner, parameters = foundation.default_storage_class
+            k8s.storage.v1.StorageClass(
+                "default-storage",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name="ml-platform-default",
+                    labels=svc.labels("storage"),
+                    annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+                ),
+                provisioner=provisioner,
+                parameters=parameters,
+                reclaim_policy="Delete",
+                volume_binding_mode="WaitForFirstConsumer",  # the volume is created in the pod's zone
+                allow_volume_expansion=True,
+                opts=child,
+            )
+
         # cloud secrets and in-cluster generated credentials (MLflow's database password, Grafana's admin)
         self.secrets = None
         if spec.mlflow.enabled or spec.monitoring.enabled:
