@@ -12,7 +12,7 @@ STACK  ?= aws-dev
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,workloads,workloads-test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -56,6 +56,9 @@ def test_lineage_and_checkpoint_travel_with_the_job(dev: Synthesis) -> None:
     assert ann[training.ANN_CHECKPOINT] == cfg.checkpoint_uri
     env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
     assert env["CHECKPOINT_URI"] == cfg.checkpoint_uri
+    assert env["ML_PLATFORM_CODE_VERSION"] == cfg.code_version  # read by workloads/training into the model card
+    assert env["ML_PLATFORM_JOB_ID"] == f"research/{cfg.name}"
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
 
 
 def test_no_voluntary_disruption_of_the_workers(dev: Synthesis) -> None:

@@ -123,5 +123,6 @@ class PlatformServices(pulumi.ComponentResource):
                     pool=pools[job.pool],
                     depends_on=[tenant, self.trainer],
                     opts=child,
+                    tracking_uri=self.model_registry.service_url if self.model_registry is not None else None,
                 )
         self.register_outputs({"teams": list(self.teams), "training_jobs": list(self.training_jobs)})

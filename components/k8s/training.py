@@ -52,6 +52,7 @@ class TrainingJob(pulumi.ComponentResource):
         pool: NodePoolRef,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions,
+        tracking_uri: str | None = None,
     ) -> None:
         super().__init__("ml-platform:k8s:TrainingJob", name, None, opts)
         self.namespace, self.job_name = team.name, job.name
@@ -68,12 +69,17 @@ class TrainingJob(pulumi.ComponentResource):
             ANN_CODE_VERSION: job.code_version,
             **({ANN_CHECKPOINT: job.checkpoint_uri} if job.checkpoint_uri else {}),
         }
+        # lineage in the environment: workloads/training writes it into the model card and MLflow tags
         env = [
             {"name": "CHECKPOINT_URI", "value": job.checkpoint_uri or ""},
             {"name": "DATASET_URI", "value": job.dataset_uri},
             {"name": "DATASET_VERSION", "value": job.dataset_version},
-            {"name": "CODE_VERSION", "value": job.code_version},
+            {"name": "ML_PLATFORM_CODE_VERSION", "value": job.code_version},
+            {"name": "ML_PLATFORM_IMAGE", "value": job.image},
+            {"name": "ML_PLATFORM_JOB_ID", "value": f"{team.name}/{job.name}"},
         ]
+        if tracking_uri:  # the platform's MLflow: the job registers its model there
+            env.append({"name": "MLFLOW_TRACKING_URI", "value": tracking_uri})
         resources = {
             "requests": {
                 "cpu": str(job.cpu_per_node),
