@@ -117,3 +117,22 @@ def validate(obj: dict[str, Any], version: str) -> list[str]:
         f"{where}: {'.'.join(str(p) for p in err.absolute_path)}: {err.message}"
         for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     ]
+
+
+def helm_image_tags(values: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, tag) of every image a chart's values set: `{repository|name|image, tag}` maps and
+    `image: repo:tag` strings. An empty tag means the image is not pinned."""
+    found: list[tuple[str, str]] = []
+    if isinstance(values, dict):
+        if "tag" in values and ("repository" in values or "name" in values or isinstance(values.get("image"), str)):
+            found.append((path, str(values["tag"] or "")))
+        for key, value in values.items():
+            if key == "image" and isinstance(value, str):
+                if "tag" not in values:
+                    found.append((f"{path}.image", value.rpartition(":")[2] if ":" in value else ""))
+            else:
+                found += helm_image_tags(value, f"{path}.{key}")
+    elif isinstance(values, list):
+        for i, value in enumerate(values):
+            found += helm_image_tags(value, f"{path}[{i}]")
+    return found

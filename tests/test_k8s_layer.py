@@ -14,7 +14,7 @@ from components.k8s import base, kueue, tenancy, trainer
 from infra.config import ConfigError, parse_platform
 from infra.synth import Synthesis
 from tests.conftest import STACK_NAMES, raw_platform, synth_platform, synth_stack
-from tests.k8s_schema import is_kubernetes, manifest, validate
+from tests.k8s_schema import helm_image_tags, is_kubernetes, manifest, validate
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -58,23 +58,6 @@ def test_the_validator_catches_a_misspelt_field(aws_prod: Synthesis) -> None:
 # --- Helm releases: exact versions, pinned images ---------------------------------------------------------
 
 
-def _images(values: Any, path: str = "") -> list[tuple[str, str]]:
-    """(path, tag) of every image the values set: {repository, tag} maps and `image: repo:tag` strings."""
-    found: list[tuple[str, str]] = []
-    if isinstance(values, dict):
-        if ("repository" in values or "name" in values or "image" in values) and "tag" in values:
-            found.append((path, str(values.get("tag") or "")))
-        for key, value in values.items():
-            if key == "image" and isinstance(value, str) and "tag" not in values:
-                found.append((f"{path}.image", value.rpartition(":")[2] if ":" in value else ""))
-            else:
-                found += _images(value, f"{path}.{key}")
-    elif isinstance(values, list):
-        for i, value in enumerate(values):
-            found += _images(value, f"{path}[{i}]")
-    return found
-
-
 @pytest.mark.parametrize("stack", STACK_NAMES)
 def test_helm_releases_are_pinned_and_land_in_platform_namespaces(stack: str) -> None:
     syn = synth_stack(stack)
@@ -88,7 +71,7 @@ def test_helm_releases_are_pinned_and_land_in_platform_namespaces(stack: str) ->
         assert args["chart"].startswith("oci://") or args.get("repositoryOpts", {}).get("repo"), rel.name
         assert args["atomic"] is True and args.get("createNamespace") is False, rel.name
         assert args["namespace"] in namespaces, f"{rel.name}: namespace {args['namespace']} is not created"
-        for where, tag in _images(args.get("values", {})):
+        for where, tag in helm_image_tags(args.get("values", {})):
             assert tag and tag != "latest", f"{rel.name}: image at {where} is not pinned"
 
 

@@ -20,7 +20,7 @@ from infra.mocks import ACCOUNT_ID, _hex, _uuid
 from infra.synth import ResourceRecord, Synthesis, synthesize
 from tests.conftest import raw_platform, synth_platform, synth_stack
 from tests.iam_lint import lint_identity_policy, lint_resource_policy
-from tests.k8s_schema import is_kubernetes, manifest, validate
+from tests.k8s_schema import helm_image_tags, is_kubernetes, manifest, validate
 
 STACKS = ["aws-dev", "aws-prod", "gcp-prod"]
 COMPONENTS = ("ml-platform:k8s:ExternalSecrets", "ml-platform:k8s:Serving", "ml-platform:k8s:ModelRegistry")
@@ -397,30 +397,12 @@ def test_charts_pinned_and_images_tagged(stack: str) -> None:
         rel = _release(syn, name)
         assert (rel["chart"], rel["version"]) == (chart, version), name
         assert rel["atomic"] is True
-        for where, tag in _image_tags(rel["values"]):
+        for where, tag in helm_image_tags(rel["values"]):
             assert re.fullmatch(r"v?\d+\.\d+\.\d+(-[a-z]+)?", tag), f"{name}: {where} = {tag}"
     assert not [
         r for r in syn.of_type(RELEASE) if "runtime-configs" in r.inputs["chart"]
     ]  # KServe's runtimes: not installed
     assert _release(syn, "cert-manager")["values"]["crds"] == {"enabled": True, "keep": True}
-
-
-def _image_tags(values: Any, path: str = "") -> list[tuple[str, str]]:
-    """Every image a chart's values set: {repository, tag}, {image: repo, tag} and `repo:tag` strings."""
-    found: list[tuple[str, str]] = []
-    if isinstance(values, dict):
-        if "tag" in values and ("repository" in values or isinstance(values.get("image"), str)):
-            found.append((path, str(values["tag"])))
-        for key, value in values.items():
-            if key == "image" and isinstance(value, str):
-                if "tag" not in values:
-                    found.append((f"{path}.image", value.rpartition(":")[2] if ":" in value else ""))
-            else:
-                found += _image_tags(value, f"{path}.{key}")
-    elif isinstance(values, list):
-        for i, value in enumerate(values):
-            found += _image_tags(value, f"{path}[{i}]")
-    return found
 
 
 @pytest.mark.parametrize("stack", STACKS)
