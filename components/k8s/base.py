@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
-from components.foundation import Foundation
+from components.foundation import GPU_TAINT_KEY, Foundation
 from infra.config import ServicesSpec
 
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
@@ -230,9 +230,17 @@ def system_toleration_args() -> list[k8s.core.v1.TolerationArgs]:
     return [k8s.core.v1.TolerationArgs(key="CriticalAddonsOnly", operator="Exists", effect="NoSchedule")]
 
 
+def gpu_tolerations() -> list[dict[str, str]]:
+    """The toleration of the GPU taint (as a plain dict, for Helm values and custom resources):
+    only pods that request GPUs, and the GPU node daemons, carry it."""
+    return [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+
+
 def gpu_toleration_args() -> list[k8s.core.v1.TolerationArgs]:
-    """The toleration of the GPU taint: only pods that request GPUs carry it."""
-    return [k8s.core.v1.TolerationArgs(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    """`gpu_tolerations()` as typed arguments, for the platform's own pod specs."""
+    return [
+        k8s.core.v1.TolerationArgs(key=t["key"], operator=t["operator"], effect=t["effect"]) for t in gpu_tolerations()
+    ]
 
 
 # --- network policy pieces ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.foundation import GPU_TAINT_KEY, LABEL_ACCELERATOR, LABEL_POOL
+from components.foundation import LABEL_ACCELERATOR, LABEL_POOL
 from components.k8s import base
 from components.k8s.base import Chart, Image, ServicesContext
 from infra.config import GpuPoolSpec, PlatformSpec
@@ -194,17 +194,13 @@ def gpu_affinity(exclude_pools: Sequence[str] = ()) -> dict[str, Any]:
     }
 
 
-def gpu_tolerations() -> list[dict[str, str]]:
-    return [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
-
-
 def _nfd_values() -> dict[str, Any]:
     """node-feature-discovery: master and gc on the system pool, workers only on GPU nodes."""
     return {
         "image": {"repository": NFD_IMAGE.repository, "tag": NFD_IMAGE.tag},
         "master": {"tolerations": base.system_tolerations()},
         "gc": {"tolerations": base.system_tolerations()},
-        "worker": {"tolerations": gpu_tolerations(), "affinity": gpu_affinity()},
+        "worker": {"tolerations": base.gpu_tolerations(), "affinity": gpu_affinity()},
     }
 
 
@@ -214,7 +210,7 @@ def device_plugin_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict
         "image": {"repository": DEVICE_PLUGIN_IMAGE.repository, "tag": DEVICE_PLUGIN_IMAGE.tag},
         # device plugin and GFD: only GPU nodes of pools whose image does not bring its own plugin
         "affinity": gpu_affinity(bottlerocket),
-        "tolerations": gpu_tolerations(),
+        "tolerations": base.gpu_tolerations(),
         "priorityClassName": CRITICAL_PRIORITY,
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "migStrategy": "none",
@@ -241,7 +237,7 @@ def gpu_operator_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict[
             "tolerations": base.system_tolerations(),
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         },
-        "daemonsets": {"tolerations": gpu_tolerations(), "priorityClassName": CRITICAL_PRIORITY},
+        "daemonsets": {"tolerations": base.gpu_tolerations(), "priorityClassName": CRITICAL_PRIORITY},
         # EKS NVIDIA AMIs (AL2023, Bottlerocket) carry the driver and the container toolkit.
         "driver": off,
         "toolkit": off,

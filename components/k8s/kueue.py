@@ -22,7 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.foundation import GPU_TAINT_KEY, LABEL_ACCELERATOR
+from components.foundation import LABEL_ACCELERATOR
 from components.k8s import base
 from components.k8s.base import Chart, Image, ServicesContext
 from infra.config import TeamSpec
@@ -170,7 +170,7 @@ class Kueue(pulumi.ComponentResource):
                 k8s.meta.v1.ObjectMetaArgs(name=self.flavors[accel], labels=svc.labels("kueue")),
                 {
                     "nodeLabels": {LABEL_ACCELERATOR: accel},
-                    "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+                    "tolerations": base.gpu_tolerations(),
                 },
                 crds,
             )

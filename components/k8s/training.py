@@ -19,7 +19,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.foundation import GPU_TAINT_KEY, LABEL_POOL, NodePoolRef
+from components.foundation import LABEL_POOL, NodePoolRef
 from components.k8s import base, kueue, trainer
 from components.k8s.base import ServicesContext
 from components.k8s.tenancy import WORKLOAD_SA
@@ -92,7 +92,7 @@ class TrainingJob(pulumi.ComponentResource):
             "metadata": {"annotations": dict(DO_NOT_DISRUPT)},
             "spec": {
                 "nodeSelector": {LABEL_POOL: pool.name},
-                "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+                "tolerations": base.gpu_tolerations(),
                 "serviceAccountName": WORKLOAD_SA,
             },
         }
