@@ -4,8 +4,11 @@
     mlplat plan --stack aws-prod --format json  # the machine-readable plan (a stable contract)
     mlplat catalog --cloud gcp                  # accelerators, machine types and list prices
     mlplat new-stack team-dev --from aws-dev    # fork a stack file
+    mlplat check --all --format sarif -o policy.sarif   # both policy packs over every stack
+    mlplat check --program ../other-project --stack-file ../other-project/Pulumi.dev.yaml
 
-Exit status: 0 on success, 2 on a usage or configuration error (one line on stderr).
+Exit status: 0 on success, 2 on a usage or configuration error (one line on stderr); `check` exits
+1 when any mandatory policy violation remains.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pulumi
 import typer
@@ -26,9 +29,12 @@ from typer.exceptions import TyperException
 from components import catalog
 from infra import config as cfg
 
+if TYPE_CHECKING:
+    from policy.runner import StackReport
+
 app = typer.Typer(
     name="mlplat",
-    help="Offline tools for ml-platform stacks: plan, catalog, new-stack.",
+    help="Offline tools for ml-platform stacks: plan, check, policies, catalog, new-stack.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,6 +45,12 @@ app = typer.Typer(
 class Format(StrEnum):
     table = "table"
     json = "json"
+
+
+class CheckFormat(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
 
 
 class UserError(Exception):
@@ -86,9 +98,10 @@ def plan(
     except pulumi.RunError as exc:
         raise UserError(f"{cfg.display_path(path)}: {exc}") from None
     cost = estimate(syn)
+    report = _policy_report(syn)
 
     if fmt is Format.json:
-        text = plan_json(syn, cost)
+        text = plan_json(syn, cost, report)
         if output:
             output.write_text(text)
         else:
@@ -96,9 +109,193 @@ def plan(
         return
     if output:
         with output.open("w") as fh:
-            plan_table(syn, cost, Console(file=fh, width=160, no_color=True, force_terminal=False))
+            plan_table(syn, cost, Console(file=fh, width=160, no_color=True, force_terminal=False), report)
     else:
-        plan_table(syn, cost, _console())
+        plan_table(syn, cost, _console(), report)
+
+
+def _policy_report(syn: Any, environment: str | None = None, **kwargs: Any) -> StackReport:
+    """Both packs over a synthesized stack; bad pack config or waivers become one-line user errors."""
+    from policy import runner, waivers
+
+    try:
+        if environment is None:
+            return runner.check_synthesis(syn, **kwargs)
+        return runner.check_resources(getattr(syn, "stack", "stack"), environment, runner.from_synthesis(syn), **kwargs)
+    except (runner.PolicyConfigError, waivers.WaiverError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _pack_configs(values: list[str]) -> dict[str, Path]:
+    from policy import runner
+
+    names = {p.name: p.name for p in runner.load_packs()}
+    names.update({p.directory.name: p.name for p in runner.load_packs()})
+    out: dict[str, Path] = {}
+    for value in values:
+        pack, sep, file = value.partition("=")
+        if not sep or pack not in names:
+            raise UserError(f"--policy-pack-config takes PACK=FILE with PACK one of {', '.join(sorted(names))}")
+        out[names[pack]] = Path(file)
+    return out
+
+
+@app.command()
+def check(
+    stacks: Annotated[
+        list[str] | None, typer.Option("--stack", "-s", help="stack name (repeatable): stacks/Pulumi.<NAME>.yaml")
+    ] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="every stack under stacks/")] = False,
+    program: Annotated[
+        Path | None, typer.Option("--program", help="any Pulumi Python program directory, run under the same mocks")
+    ] = None,
+    stack_file: Annotated[
+        Path | None, typer.Option("--stack-file", help="a platform stack file, or with --program its stack config")
+    ] = None,
+    environment: Annotated[
+        str | None,
+        typer.Option("--environment", "-e", help="enforcement profile (dev, staging, prod); default: the stack's"),
+    ] = None,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table, json or sarif")] = CheckFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file instead of stdout")] = None,
+    waivers_file: Annotated[
+        Path | None, typer.Option("--waivers", help="waiver file (default: policy/waivers.yaml)")
+    ] = None,
+    pack_config: Annotated[
+        list[str] | None,
+        typer.Option("--policy-pack-config", help="PACK=FILE: replace a pack's per-environment config (repeatable)"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list advisory violations too")] = False,
+) -> None:
+    """Evaluate the security and responsible-AI packs offline; exit 1 on any mandatory violation."""
+    from infra.synth import ProgramError, synthesize, synthesize_program
+    from policy import report as render
+    from policy import runner, waivers
+
+    modes = sum([bool(stacks), all_stacks, program is not None, stack_file is not None and program is None])
+    if modes != 1:
+        raise UserError("give one of --stack NAME (repeatable), --all, --stack-file FILE or --program DIR")
+    if environment is not None and environment not in ("dev", "staging", "prod"):
+        raise UserError(f"--environment must be dev, staging or prod (got '{environment}')")
+    try:
+        waiver_set = waivers.load(waivers_file)
+    except waivers.WaiverError as exc:
+        raise UserError(str(exc)) from None
+    options = {"waivers": waiver_set, "config_files": _pack_configs(pack_config or [])}
+    packs = runner.load_packs()
+    reports = []
+    stack_files: dict[str, str] = {}
+    if program is not None:
+        config: dict = {}
+        name = "offline"
+        if stack_file is not None:
+            config, name = _program_config(stack_file)
+            stack_files[name] = cfg.display_path(stack_file)
+        try:
+            syn = synthesize_program(program, name, config)
+        except ProgramError as exc:
+            raise UserError(str(exc)) from None
+        except Exception as exc:  # the program's own error: one line, as `pulumi preview` would fail
+            raise UserError(f"{program}: the program failed: {_one_line(exc)}") from None
+        reports.append(_policy_report(syn, environment or _program_environment(config), **options))
+    else:
+        targets: list[tuple[str, Path]] = []
+        if stack_file is not None:
+            targets.append(_resolve_stack(None, stack_file))
+        else:
+            names = cfg.available_stacks() if all_stacks else list(stacks or [])
+            targets.extend(_resolve_stack(n, None) for n in names)
+        for name, path in targets:
+            spec, config = cfg.load_stack_file(path)
+            try:
+                syn = synthesize(name, spec, config)
+            except pulumi.RunError as exc:
+                raise UserError(f"{cfg.display_path(path)}: {exc}") from None
+            stack_files[name] = cfg.display_path(path)
+            reports.append(_policy_report(syn, environment, **options))
+
+    if fmt is CheckFormat.table:
+        if output:
+            with output.open("w") as fh:
+                render.print_table(reports, Console(file=fh, width=160, no_color=True), verbose)
+        else:
+            render.print_table(reports, _console(), verbose)
+    else:
+        text = (
+            render.to_json(reports, packs) if fmt is CheckFormat.json else render.to_sarif(reports, packs, stack_files)
+        )
+        if output:
+            output.write_text(text)
+        else:
+            sys.stdout.write(text)
+    if any(r.failed for r in reports):
+        raise typer.Exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
+
+
+def _program_config(path: Path) -> tuple[dict, str]:
+    import yaml
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such stack file")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise UserError(f"{path}: not valid YAML") from None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    if config is not None and not isinstance(config, dict):
+        raise UserError(f"{path}: 'config' must be a mapping")
+    return dict(config or {}), _stack_name(path)
+
+
+def _program_environment(config: dict) -> str:
+    """A program's enforcement profile: its `environment` config if it has one, else prod (strictest)."""
+    for key, value in config.items():
+        if key.split(":")[-1] == "environment" and value in ("dev", "staging", "prod"):
+            return str(value)
+    return "prod"
+
+
+class RulesFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command("policies")
+def list_policies(
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="table, json or markdown")] = RulesFormat.table,
+) -> None:
+    """List the rules of both policy packs: id, severity, default level, compliance mapping."""
+    import json
+
+    from policy import report as render
+    from policy import runner
+
+    packs = runner.load_packs()
+    if fmt is RulesFormat.json:
+        sys.stdout.write(json.dumps(render.rule_rows(packs), indent=2) + "\n")
+        return
+    if fmt is RulesFormat.markdown:
+        sys.stdout.write(render.rules_markdown(packs))
+        return
+    table = Table(title="Policy rules", title_justify="left")
+    for col in ("pack", "id", "severity", "default", "prod-only", "compliance"):
+        table.add_column(col, overflow="fold")
+    for row in render.rule_rows(packs):
+        table.add_row(
+            row["pack"].removeprefix("ml-platform-"),
+            row["id"],
+            row["severity"],
+            row["level"],
+            row["prod_only"],
+            row["compliance"],
+        )
+    _console().print(table)
 
 
 @app.command("catalog")
@@ -167,10 +364,12 @@ def new_stack(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one return per kind of outcome)
     """Console entry point: one-line errors and exit status 2 for anything the user can fix."""
     try:
-        app(args=argv, prog_name="mlplat", standalone_mode=False)
+        code = app(args=argv, prog_name="mlplat", standalone_mode=False)
+        if isinstance(code, int):  # `typer.Exit(n)` comes back as a return value outside standalone mode
+            return code
     except typer.Exit as exc:
         return exc.exit_code
     except TyperException as exc:  # bad option, missing argument, ...

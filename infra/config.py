@@ -284,6 +284,7 @@ class DatabaseSpec(_Model):
 class TeamSpec(_Model):
     name: str
     owner: Email
+    contact: str | None = Field(default=None, description="on-call channel or alias; default: owner")
     cost_center: str | None = None
     gpu_quota: dict[str, int] = Field(default_factory=dict, description="accelerator -> GPUs")
     cpu_quota: int = Field(default=32, ge=1, description="vCPUs")
@@ -307,6 +308,7 @@ class TeamSpec(_Model):
 class GovernanceSpec(_Model):
     cost_center: str
     owner: Email
+    contact: str | None = Field(default=None, description="on-call channel or alias; default: owner")
     allowed_regions: list[str] = Field(default_factory=list, description="default: [region]")
     data_classification: Literal["public", "internal", "confidential", "restricted"] = "internal"
 
@@ -440,6 +442,9 @@ class TrainingJobSpec(_Model):
     memory_gib_per_node: int = Field(default=16, ge=1)
     priority: Literal["training", "batch"] = "training"
     checkpoint_uri: str | None = Field(default=None, description="s3:// or gs:// prefix; required on spot pools")
+    risk_tier: Literal["minimal", "limited", "high"] = Field(
+        description="EU AI Act risk tier of the model this job trains (prohibited uses cannot be deployed)"
+    )
     dataset_uri: str = Field(description="lineage: the training data")
     dataset_version: str = Field(description="lineage: dataset version or content hash")
     code_version: str = Field(description="lineage: git commit of the training code")
@@ -954,10 +959,10 @@ def load_stack_file(path: Path) -> tuple[PlatformSpec, dict[str, Any]]:
     return spec, config
 
 
-def engine_config(config: Mapping[str, Any]) -> dict[str, str]:
+def engine_config(config: Mapping[str, Any], project: str = PROJECT) -> dict[str, str]:
     """Stack config as the Pulumi engine hands it to a program: every value a string, objects as JSON."""
     out: dict[str, str] = {}
     for key, value in config.items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+        full = key if ":" in key else f"{project}:{key}"
         out[full] = value if isinstance(value, str) else json.dumps(value)
     return out

@@ -3,13 +3,16 @@
 The JSON document is a contract (later tools and outside checks read it):
 `stack`, `cloud`, `environment`, `resources` (each `urn`, `type`, `name`, `parent`, `custom`,
 `inputs`, plus `options`), `outputs`, and `cost` (`currency`, `hourly_min`, `hourly_max`,
-`monthly_min`, `monthly_max`, `items` each with `name`, `kind`, `hourly_min`, `hourly_max`).
+`monthly_min`, `monthly_max`, `items` each with `name`, `kind`, `hourly_min`, `hourly_max`), and
+`policy` (both packs run over the stack, as `mlplat check` does: `passed`, `mandatory`, `advisory`,
+`waived`, `evaluations`, `config` files used, and `violations` each with `pack`, `policy`, `level`,
+`severity`, `urn`, `type`, `name`, `message`, `remediation`, `compliance`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -18,11 +21,26 @@ from rich.tree import Tree
 from infra.cost import HOURS_PER_MONTH, CostEstimate
 from infra.synth import STACK_TYPE, Synthesis
 
+if TYPE_CHECKING:
+    from policy.runner import StackReport
+
 SCHEMA_VERSION = 1
 
 
-def plan_document(syn: Synthesis, cost: CostEstimate) -> dict[str, Any]:
+def policy_document(report: StackReport) -> dict[str, Any]:
     return {
+        "passed": not report.failed,
+        "mandatory": report.count("mandatory"),
+        "advisory": report.count("advisory"),
+        "waived": report.count("waived"),
+        "evaluations": report.evaluations,
+        "config": report.config_files,
+        "violations": [v.to_json() for v in report.violations],
+    }
+
+
+def plan_document(syn: Synthesis, cost: CostEstimate, policy: StackReport | None = None) -> dict[str, Any]:
+    doc = {
         "schemaVersion": SCHEMA_VERSION,
         "stack": syn.stack,
         "cloud": syn.spec.cloud,
@@ -32,10 +50,13 @@ def plan_document(syn: Synthesis, cost: CostEstimate) -> dict[str, Any]:
         "outputs": syn.outputs,
         "cost": cost.to_json(),
     }
+    if policy is not None:
+        doc["policy"] = policy_document(policy)
+    return doc
 
 
-def plan_json(syn: Synthesis, cost: CostEstimate) -> str:
-    return json.dumps(plan_document(syn, cost), indent=2) + "\n"
+def plan_json(syn: Synthesis, cost: CostEstimate, policy: StackReport | None = None) -> str:
+    return json.dumps(plan_document(syn, cost, policy), indent=2) + "\n"
 
 
 def _money(value: float) -> str:
@@ -114,5 +135,28 @@ def cost_table(cost: CostEstimate) -> Table:
     return table
 
 
-def plan_table(syn: Synthesis, cost: CostEstimate, console: Console) -> None:
-    console.print(Group(resource_tree(syn), "", type_table(syn), "", cost_table(cost)))
+def policy_table(report: StackReport) -> Table:
+    """The packs' verdict on the stack: counts, then each mandatory and waived violation."""
+    verdict = "[red]FAIL[/]" if report.failed else "[green]pass[/]"
+    table = Table(
+        title=(
+            f"Policy: {verdict} — {report.count('mandatory')} mandatory, {report.count('advisory')} advisory, "
+            f"{report.count('waived')} waived (`mlplat check -s {report.stack} -v` lists all)"
+        ),
+        title_justify="left",
+    )
+    for col in ("level", "policy", "resource", "message"):
+        table.add_column(col, overflow="fold")
+    for v in report.violations:
+        if v.level != "advisory":
+            table.add_row(
+                v.level, v.policy, v.name or "(stack)", v.message if not v.waiver else f"{v.message} ({v.waiver})"
+            )
+    return table
+
+
+def plan_table(syn: Synthesis, cost: CostEstimate, console: Console, policy: StackReport | None = None) -> None:
+    parts: list[Any] = [resource_tree(syn), "", type_table(syn), "", cost_table(cost)]
+    if policy is not None:
+        parts += ["", policy_table(policy)]
+    console.print(Group(*parts))

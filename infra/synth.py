@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -183,13 +184,25 @@ def synthesize(
         from infra.program import run
 
         program = run
+    resources, outputs = record(stack, PROJECT, spec.region, spec.project, config, program)
+    return Synthesis(stack=stack, spec=spec, resources=resources, outputs=outputs)
 
+
+def record(
+    stack: str,
+    project: str,
+    region: str,
+    gcp_project: str | None,
+    config: Mapping[str, Any],
+    program: Callable[[], object],
+) -> tuple[list[ResourceRecord], dict[str, Any]]:
+    """Run any Pulumi Python program under the platform's mocks; return its resources and outputs."""
     with _LOCK:
-        mocks = PlatformMocks(region=spec.region, project=spec.project)
+        mocks = PlatformMocks(region=region, project=gcp_project)
         monitor = _RecordingMonitor(mocks)
         settings.ROOT.set(None)  # a fresh root Stack resource for this stack
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config(engine_config(config))
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(engine_config(config, project))
 
         def body() -> None:
             program()
@@ -199,8 +212,69 @@ def synthesize(
         exports = getattr(root, "outputs", {}) or {}
         outputs = {name: _resolve_export(value) for name, value in exports.items()}
         resources = sorted(monitor.records, key=lambda r: r.urn)
-    return Synthesis(stack=stack, spec=spec, resources=resources, outputs=outputs)
+    return resources, outputs
 
 
 def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False, default=str)
+
+
+@dataclass(frozen=True)
+class ProgramSynthesis:
+    """The recorded graph of any Pulumi Python program (`mlplat check --program DIR`)."""
+
+    stack: str
+    project: str
+    resources: list[ResourceRecord]
+    outputs: dict[str, Any]
+    config: dict[str, Any]
+
+
+class ProgramError(Exception):
+    """A program directory that cannot be run: one line, names the directory."""
+
+
+def synthesize_program(directory: Path, stack: str, config: Mapping[str, Any]) -> ProgramSynthesis:
+    """Run the Pulumi Python program in `directory` (its Pulumi.yaml, `main`) under the mocks.
+
+    The program runs as the Python language host runs it: its main directory first on `sys.path`,
+    as the working directory, `__main__.py` executed as `__main__`. Region and GCP project come from
+    the stack config (`aws:region` / `gcp:region`, `gcp:project`).
+    """
+    import os
+    import runpy
+    import sys
+
+    import yaml
+
+    project_file = directory / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise ProgramError(f"{directory}: no Pulumi.yaml (not a Pulumi project directory)")
+    try:
+        meta = yaml.safe_load(project_file.read_text()) or {}
+    except yaml.YAMLError:
+        raise ProgramError(f"{project_file}: not valid YAML") from None
+    runtime = meta.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ProgramError(f"{project_file}: runtime is '{runtime_name}'; only Python programs run offline")
+    name = str(meta.get("name") or directory.name)
+    main_dir = (directory / str(meta.get("main") or ".")).resolve()
+    entry = main_dir / "__main__.py" if main_dir.is_dir() else main_dir
+    if not entry.is_file():
+        raise ProgramError(f"{directory}: no {entry.name} to run (Pulumi.yaml main: {meta.get('main', '.')})")
+    region = str(config.get("aws:region") or config.get("gcp:region") or "us-east-1")
+    gcp_project = config.get("gcp:project")
+
+    def program() -> None:
+        saved_path, saved_cwd = list(sys.path), os.getcwd()
+        sys.path.insert(0, str(entry.parent))
+        os.chdir(entry.parent)
+        try:
+            runpy.run_path(str(entry), run_name="__main__")
+        finally:
+            sys.path[:] = saved_path
+            os.chdir(saved_cwd)
+
+    resources, outputs = record(stack, name, region, str(gcp_project) if gcp_project else None, config, program)
+    return ProgramSynthesis(stack=stack, project=name, resources=resources, outputs=outputs, config=dict(config))

@@ -40,7 +40,9 @@ LOGGING_COMPONENTS = ["SYSTEM_COMPONENTS", "WORKLOADS"]
 # WORKLOADS is not a monitoring component on current GKE versions; workload metrics go through
 # Google Cloud Managed Service for Prometheus (enabled below).
 MONITORING_COMPONENTS = ["SYSTEM_COMPONENTS"]
-NODE_METADATA = {"disable-legacy-endpoints": "true"}
+# Nodes: no legacy metadata endpoints, and no project-wide SSH keys (GKE nodes are not logged into;
+# `kubectl debug node/...` covers break-glass)
+NODE_METADATA = {"disable-legacy-endpoints": "true", "block-project-ssh-keys": "true"}
 ADMIN_IAM_ROLE = "roles/container.clusterViewer"
 RBAC_KINDS = {"user": "User", "serviceAccount": "User", "group": "Group"}
 
@@ -233,6 +235,33 @@ class GkeCluster(pulumi.ComponentResource):
             ),
         )
         self.name = self.cluster.name
+
+        # Record keeping: GKE's control-plane (audit) and system logs go to a log bucket in the
+        # stack's region (the project's `_Default` bucket is `global` and keeps 30 days), kept as long
+        # as the stack says; on AWS the same setting is the EKS log group's retention.
+        audit_bucket = gcp.logging.ProjectBucketConfig(
+            f"{name}-audit-logs",
+            project=project.project_id,
+            location=project.region,
+            bucket_id=f"{ctx.prefix}-cluster-logs",
+            retention_days=spec.log_retention_days,
+            description="GKE control-plane, audit and system logs of the ML platform cluster",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        gcp.logging.ProjectSink(
+            f"{name}-audit-logs",
+            project=project.project_id,
+            name=f"{ctx.prefix}-cluster-logs",
+            destination=pulumi.Output.concat("logging.googleapis.com/", audit_bucket.id),
+            filter=pulumi.Output.concat(
+                'resource.type=("k8s_cluster" OR "gke_cluster" OR "k8s_control_plane_component") '
+                'AND resource.labels.cluster_name="',
+                self.cluster.name,
+                '"',
+            ),
+            unique_writer_identity=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
         sp = ctx.spec.system_pool
         self.system_nodes = gcp.container.NodePool(

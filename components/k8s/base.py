@@ -103,10 +103,19 @@ class ServicesContext:
         labels.update(extra)
         return labels
 
-    def annotations(self, team_owner: str | None = None, **extra: str) -> dict[str, str]:
-        """Ownership annotations (emails are not valid label values)."""
+    def annotations(
+        self, team_owner: str | None = None, team_contact: str | None = None, **extra: str
+    ) -> dict[str, str]:
+        """Ownership annotations (emails are not valid label values); the responsible-AI pack reads them."""
         gov = self.ctx.spec.governance
-        return {"ml-platform/owner": team_owner or gov.owner, "ml-platform/cost-center": gov.cost_center, **extra}
+        owner = team_owner or gov.owner
+        contact = team_contact or (gov.contact if team_owner is None else None) or owner
+        return {
+            "ml-platform/owner": owner,
+            "ml-platform/contact": contact,
+            "ml-platform/cost-center": gov.cost_center,
+            **extra,
+        }
 
 
 def helm_release(

@@ -174,7 +174,9 @@ class ModelRegistry(pulumi.ComponentResource):
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
 
         def meta(obj: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=NAMESPACE, labels=labels)
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=obj, namespace=NAMESPACE, labels=labels, annotations=svc.annotations()
+            )
 
         # -- identity: the models bucket read-write and the database password, nothing else ----------
         db = f.database

@@ -36,6 +36,8 @@ ANN_DATASET_VERSION = "ml-platform/dataset-version"
 ANN_CODE_VERSION = "ml-platform/code-version"
 ANN_CHECKPOINT = "ml-platform/checkpoint-uri"
 ANN_OWNER = "ml-platform/owner"
+ANN_CONTACT = "ml-platform/contact"
+ANN_RISK_TIER = "ml-platform/risk-tier"
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -64,6 +66,8 @@ class TrainingJob(pulumi.ComponentResource):
         }
         annotations = {
             ANN_OWNER: team.owner,
+            ANN_CONTACT: team.contact or team.owner,
+            ANN_RISK_TIER: job.risk_tier,
             ANN_DATASET: job.dataset_uri,
             ANN_DATASET_VERSION: job.dataset_version,
             ANN_CODE_VERSION: job.code_version,
