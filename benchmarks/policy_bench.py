@@ -6,7 +6,7 @@ Three figures:
 - the checking alone: both packs over the four already-synthesized stacks through pulumi_policy's
   analyzer servicer (Configure, one Analyze per resource per pack, one AnalyzeStack per pack), best
   of N, with resource x rule evaluations per second (an evaluation = one resource rule applied to one
-  resource of a type it reads);
+  resource of a type it reads, or one resource handed to a stack rule that reads its type);
 - the same per stack.
 
     python benchmarks/policy_bench.py [--runs 5]

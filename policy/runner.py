@@ -350,6 +350,7 @@ class PackAnalyzer:
         self.stack_rules = [r for r in active if isinstance(r, StackRule)]
         self._by_type: dict[str, _PolicyAnalyzerServicer | None] = {}
         self._stack = [(rule, self._servicer([rule])) for rule in self.stack_rules]
+        self.stack_evaluations = 0
 
     def _servicer(self, policies: Sequence[Rule]) -> _PolicyAnalyzerServicer:
         servicer = _PolicyAnalyzerServicer(
@@ -403,10 +404,12 @@ class PackAnalyzer:
         out: list[Violation] = []
         requests: dict[tuple[str, ...], proto.AnalyzeStackRequest] = {}
         by_urn = {r.urn: r for r in resources}
+        self.stack_evaluations = 0
         for rule, servicer in self._stack:
             key = rule.types
             if key not in requests:
                 requests[key] = stack_request([r for r in resources if rule.reads(r.type)])
+            self.stack_evaluations += len(requests[key].resources)
             out.extend(self._violations(servicer.AnalyzeStack(requests[key], None), by_urn))
         return out
 
@@ -442,6 +445,7 @@ def check_resources(
             report.violations.extend(analyzer.analyze(r))
             report.evaluations += analyzer.evaluations(r.type)
         report.violations.extend(analyzer.analyze_stack(resources))
+        report.evaluations += analyzer.stack_evaluations  # a stack rule reads each resource it is given
     by_urn = {r.urn: r for r in resources}
     for applied in active.applied:
         subject = by_urn.get(applied.urn)

@@ -589,3 +589,12 @@ def test_existing_network_uses_its_own_secondary_range_names() -> None:
     assert cluster["ipAllocationPolicy"]["clusterSecondaryRangeName"] == "gke-pods-1"
     assert cluster["ipAllocationPolicy"]["servicesSecondaryRangeName"] == "gke-svc-1"
     assert cluster["subnetwork"].endswith("/regions/us-central1/subnetworks/ml")
+
+
+def test_cluster_logs_stay_in_region_for_the_configured_retention(syn: Synthesis) -> None:
+    bucket = syn.one("gcp:logging/projectBucketConfig:ProjectBucketConfig").inputs
+    assert bucket["location"] == syn.spec.region  # data residency: not the `global` _Default bucket
+    assert bucket["retentionDays"] == syn.spec.cluster.log_retention_days
+    sink = syn.one("gcp:logging/projectSink:ProjectSink").inputs
+    assert sink["destination"].startswith("logging.googleapis.com/projects/")
+    assert 'resource.labels.cluster_name="' in sink["filter"] and "k8s_cluster" in sink["filter"]

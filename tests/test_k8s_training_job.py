@@ -54,6 +54,10 @@ def test_lineage_and_checkpoint_travel_with_the_job(dev: Synthesis) -> None:
     assert ann[training.ANN_DATASET_VERSION] == cfg.dataset_version
     assert ann[training.ANN_CODE_VERSION] == cfg.code_version
     assert ann[training.ANN_CHECKPOINT] == cfg.checkpoint_uri
+    # governance the responsible-AI pack reads: who answers for it, and its EU AI Act tier
+    team = next(t for t in dev.spec.teams if t.name == "research")
+    assert ann[training.ANN_OWNER] == team.owner and ann[training.ANN_CONTACT] == (team.contact or team.owner)
+    assert ann[training.ANN_RISK_TIER] == cfg.risk_tier == "high"
     env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
     assert env["CHECKPOINT_URI"] == cfg.checkpoint_uri
     assert env["ML_PLATFORM_CODE_VERSION"] == cfg.code_version  # read by workloads/training into the model card

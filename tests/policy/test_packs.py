@@ -194,3 +194,10 @@ def test_reference_stack_has_no_mandatory_violation(stack: str) -> None:
     cant_run = [v.message for v in report.violations if v.message.startswith("can't run policy")]
     assert not cant_run, cant_run
     assert report.evaluations > report.resources  # every resource met several rules
+
+
+def test_readme_lists_every_rule() -> None:
+    from policy.report import rules_markdown
+
+    readme = (REPO / "policy" / "README.md").read_text()
+    assert readme.endswith(rules_markdown(list(PACKS.values()))), "regenerate: mlplat policies --format markdown"
