@@ -1,1 +1,2 @@
-"""Sample workloads that run on the platform: training (`workloads.training`), and later serving."""
+"""Sample workloads that run on the platform: training (`workloads.training`) and the OIP-v2 model
+server (`workloads.serving`)."""
