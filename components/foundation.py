@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import GpuPoolSpec
+from infra.config import GpuPoolSpec, WorkerPoolSpec
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
@@ -29,6 +29,8 @@ LABEL_ACCELERATOR = "ml-platform/accelerator"
 LABEL_CAPACITY = "ml-platform/capacity"
 LABEL_PURPOSE = "ml-platform/purpose"
 LABEL_ROLE = "ml-platform/role"
+ROLE_SYSTEM = "system"  # the tainted pool of platform controllers
+ROLE_WORKER = "worker"  # the untainted general-purpose CPU pool of team workloads
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ def gpu_node_labels(pool: GpuPoolSpec) -> dict[str, str]:
         **sharing_node_labels(pool),
         **pool.labels,
     }
+
+
+def worker_node_labels(pool: WorkerPoolSpec) -> dict[str, str]:
+    """The Kubernetes node labels of the CPU worker pool, identical on every cloud. Pods select it by
+    `ml-platform/role: worker` alone (`Foundation.worker_node_selector`)."""
+    return {LABEL_ROLE: ROLE_WORKER, LABEL_CAPACITY: str(pool.capacity), **pool.labels}
 
 
 # How NVIDIA's device plugin / MIG manager pick a node's sharing configuration (components/k8s/gpu_runtime.py)
@@ -156,11 +164,12 @@ class NodePoolRef:
 
 @dataclass(frozen=True)
 class BucketAccess:
-    """Access to one bucket prefix: `prefix=""` means the whole bucket."""
+    """Access to one bucket prefix: `prefix=""` means the whole bucket. `append`: create objects only
+    (no read, no overwrite, no delete), for records that are evidence (inference request logs)."""
 
     bucket: str
     prefix: str = ""
-    mode: Literal["read", "read-write"] = "read"
+    mode: Literal["read", "read-write", "append"] = "read"
 
 
 @dataclass(frozen=True)
@@ -208,8 +217,8 @@ class ProvisionedPool:
 
 @dataclass(frozen=True)
 class NodeAutoscalerRef:
-    """The node autoscaler the cloud needs installed in the cluster and what its chart needs. `None` on
-    `Foundation.node_autoscaler` where the cloud scales node pools itself (GKE's autoscaler)."""
+    """A node autoscaler the cloud needs installed in the cluster and what its chart needs. None of them in
+    `Foundation.node_autoscalers` where the cloud scales node pools itself (GKE's autoscaler)."""
 
     kind: Literal["cluster-autoscaler", "karpenter"]
     namespace: str
@@ -240,7 +249,13 @@ class Foundation(ABC):
     registry_urls: dict[str, pulumi.Output[str]]  # repository name -> pushable/pullable URL
     database: DatabaseRef
     gpu_pools: list[NodePoolRef]
-    node_autoscaler: NodeAutoscalerRef | None = None  # None: the cloud scales node pools itself
+    # The autoscalers to install in the cluster (AWS: cluster-autoscaler for the managed node groups, and
+    # Karpenter for the GPU pools where it provisions them); empty: the cloud scales node pools itself.
+    node_autoscalers: tuple[NodeAutoscalerRef, ...] = ()
+    # The node selector that places a pod on the untainted general-purpose CPU worker pool (CPU-served
+    # models, pipeline steps, feature jobs): `{"ml-platform/role": "worker"}` on every cloud. None when
+    # the stack has no worker pool (`workerPool.enabled: false`): such pods then have no node to run on.
+    worker_node_selector: dict[str, str] | None = None
 
     @abstractmethod
     def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:

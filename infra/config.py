@@ -44,6 +44,11 @@ SUPPORTED_KUBERNETES_VERSIONS: dict[str, tuple[str, ...]] = {
 DEFAULT_KUBERNETES_VERSION = "1.35"
 
 DEFAULT_SYSTEM_MACHINE = {"aws": "m6i.xlarge", "gcp": "e2-standard-4"}
+# General-purpose workers, 4 vCPU / 16 GiB on both clouds: current Intel generations with steady
+# (not shared-core or burstable) CPUs, offered in every zone of the regions the stacks use.
+DEFAULT_WORKER_MACHINE = {"aws": "m7i.xlarge", "gcp": "n2-standard-4"}
+# Worker node labels the platform sets itself (components.foundation.worker_node_labels)
+WORKER_RESERVED_LABELS = ("ml-platform/role", "ml-platform/capacity")
 DATABASE_CLASSES: dict[str, dict[str, str]] = {
     "aws": {"small": "db.t4g.medium", "medium": "db.m7g.large", "large": "db.r6g.xlarge"},
     "gcp": {"small": "db-custom-2-7680", "medium": "db-custom-4-15360", "large": "db-custom-8-30720"},
@@ -196,6 +201,27 @@ class SystemPoolSpec(_Model):
     min_nodes: int = Field(default=2, ge=1)
     max_nodes: int = Field(default=4, ge=1)
     disk_size_gb: int = Field(default=50, ge=20, le=1000)
+
+
+class WorkerPoolSpec(_Model):
+    """Untainted general-purpose CPU nodes for team workloads that need no GPU: CPU-served models,
+    pipeline steps, feature jobs. Off (`enabled: false`), such pods have no node to run on."""
+
+    enabled: bool = True
+    machine_type: str | None = Field(default=None, description="default: m7i.xlarge (AWS), n2-standard-4 (GCP)")
+    min_nodes: int | None = Field(
+        default=None, ge=0, description="default: prod 2 (one per zone for 2 replicas), else 1: no cold start"
+    )
+    max_nodes: int = Field(default=10, ge=1, le=1000)
+    disk_size_gb: int = Field(default=100, ge=20, le=16000)
+    capacity: Capacity | None = Field(default=None, description="on-demand or spot; default: dev spot, else on-demand")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        _check_labels(labels)
+        return labels
 
 
 class GpuSharingSpec(_Model):
@@ -427,6 +453,18 @@ class MonitoringSpec(_Model):
         return None if value is None else _dns_label(value, 63)
 
 
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
+_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)$")
+_MODEL_URI = re.compile(r"^(s3|gs)://[a-z0-9][a-z0-9._-]*[a-z0-9]/(?P<key>\S+)$")
+
+
+def _pinned_image(value: str) -> str:
+    tag = value.rsplit("/", 1)[-1]
+    if "@sha256:" not in value and (":" not in tag or tag.endswith(":latest")):
+        raise ValueError(f"'{value}' is not pinned: give a tag (not latest) or a digest")
+    return value
+
+
 class TrainingJobSpec(_Model):
     """A TrainJob the stack deploys (a sample, or a recurring job a team wants under version control)."""
 
@@ -458,10 +496,123 @@ class TrainingJobSpec(_Model):
     @field_validator("image")
     @classmethod
     def _pinned(cls, value: str) -> str:
-        tag = value.rsplit("/", 1)[-1]
-        if "@sha256:" not in value and (":" not in tag or tag.endswith(":latest")):
-            raise ValueError(f"'{value}' is not pinned: give a tag (not latest) or a digest")
+        return _pinned_image(value)
+
+
+class FairnessSpec(_Model):
+    """The fairness figure of the served version, from its model card (`gates` of the training run)."""
+
+    metric: str = Field(description="e.g. demographic_parity_difference")
+    value: float
+    threshold: float
+    op: Literal["<=", ">="] = Field(default="<=", description="<=: the value may not exceed the threshold")
+
+
+class ModelGovernanceSpec(_Model):
+    """What the responsible-AI pack reads on a model deployment (the model card and registry tags say it)."""
+
+    risk_tier: Literal["minimal", "limited", "high"] = Field(
+        description="EU AI Act risk tier (the model card's risk_tier; prohibited practices cannot be deployed)"
+    )
+    intended_use: str = Field(description="one sentence: the model card's intended_use.primary")
+    model_card: str | None = Field(default=None, description="URI of model_card.json; default: next to the model")
+    approval: str | None = Field(
+        default=None, description="approval reference: a ticket or the registry approval, e.g. mlflow:NAME/3@champion"
+    )
+    dataset_uri: str | None = Field(default=None, description="lineage: the training data (required for high risk)")
+    dataset_version: str | None = Field(default=None, description="lineage: dataset version or content hash")
+    code_version: str | None = Field(default=None, description="lineage: git commit of the training code")
+    eval_metrics: dict[str, float] = Field(
+        default_factory=dict, description="evaluation metrics of the version (the model card's metrics)"
+    )
+    fairness: FairnessSpec | None = None
+    data_residency: list[str] = Field(default_factory=list, description="regions the model's data may live in")
+
+
+class ModelResourcesSpec(_Model):
+    cpu: str = Field(default="1", description="CPU request per replica (Kubernetes quantity)")
+    memory: str = Field(default="2Gi", description="memory request and limit per replica")
+    gpus: int = Field(default=0, ge=0, le=8, description="GPUs per replica (requested and limited)")
+    pool: str | None = Field(default=None, description="the GPU pool replicas run on (required with gpus)")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        if not _QUANTITY.match(value):
+            raise ValueError(f"'{value}' is not a CPU quantity (e.g. 500m, 1, 2.5)")
         return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"'{value}' is not a memory quantity (e.g. 512Mi, 2Gi)")
+        return value
+
+
+class CanarySpec(_Model):
+    """A new version next to the stable one, taking `trafficPercent` of the requests (KServe raw-mode
+    canary: its own Deployment `<model>-<name>-predictor`, HTTPRoute weights). Promote it by moving its
+    uri/version into `model` with `predictorName: <name>` and deleting this block (no pod restart)."""
+
+    name: str = Field(description="the canary's predictor name, e.g. v8")
+    storage_uri: str = Field(description="versioned s3:// or gs:// URI of the new version's model/ directory")
+    model_version: str = Field(description="registry version of the new model")
+    traffic_percent: int = Field(ge=0, le=100, description="share of requests (0: dark launch, no traffic)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 15)
+
+
+class ModelDeploymentSpec(_Model):
+    """A model the stack serves: a KServe InferenceService (raw Deployment) in a team namespace."""
+
+    name: str = Field(description="the InferenceService; the endpoint is <name>-<team>.<serving domain>")
+    team: str
+    storage_uri: str = Field(description="versioned s3:// or gs:// URI of the model/ directory training exported")
+    model_version: str = Field(description="registry version being served, e.g. 7")
+    model_stage: Literal["candidate", "approved", "archived", "rejected"] = Field(
+        description="the version's lifecycle stage (prod serves approved versions only)"
+    )
+    registered_model: str | None = Field(default=None, description="registry name; default: name")
+    predictor_name: str | None = Field(
+        default=None, description="the stable predictor's name (set to the canary's name to promote it)"
+    )
+    model_format: Literal["mlplatform", "pytorch"] = Field(
+        default="mlplatform", description="served by the platform runtime (ClusterServingRuntime ml-platform)"
+    )
+    image: str | None = Field(
+        default=None, description="a custom predictor image instead of the platform runtime (pinned)"
+    )
+    resources: ModelResourcesSpec = Field(default_factory=ModelResourcesSpec)
+    min_replicas: int | None = Field(default=None, ge=0, le=100, description="default: prod 2, else 1")
+    max_replicas: int = Field(default=3, ge=1, le=100)
+    scale_metric: Literal["cpu", "memory"] = Field(default="cpu", description="HPA metric (raw deployment mode)")
+    scale_target: int = Field(default=70, ge=1, le=100, description="target utilisation, percent of the request")
+    timeout_seconds: int = Field(default=60, ge=1, le=3600, description="per-request timeout")
+    request_logging: bool | None = Field(
+        default=None, description="log requests and responses to the logs bucket; default (and required): high risk"
+    )
+    canary: CanarySpec | None = None
+    governance: ModelGovernanceSpec
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # KServe names the Deployment <name>-<predictor>-predictor and the host <name>-<namespace>.<domain>
+        return _dns_label(value, 40)
+
+    @field_validator("predictor_name")
+    @classmethod
+    def _predictor(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value, 15)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else _pinned_image(value)
 
 
 class ServicesSpec(_Model):
@@ -487,6 +638,7 @@ class PlatformSpec(_Model):
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
+    worker_pool: WorkerPoolSpec = Field(default_factory=WorkerPoolSpec)
     gpu_pools: list[GpuPoolSpec] = Field(default_factory=list)
     buckets: list[BucketSpec] = Field(default_factory=list)
     repositories: list[RepositorySpec] = Field(default_factory=list)
@@ -494,6 +646,7 @@ class PlatformSpec(_Model):
     teams: list[TeamSpec] = Field(default_factory=list)
     services: ServicesSpec = Field(default_factory=ServicesSpec)
     training_jobs: list[TrainingJobSpec] = Field(default_factory=list)
+    model_deployments: list[ModelDeploymentSpec] = Field(default_factory=list)
     governance: GovernanceSpec
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -604,6 +757,7 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
             errors.append(("systemPool.machineType", str(exc)))
     if sp.min_nodes > sp.max_nodes:
         errors.append(("systemPool.minNodes", f"minNodes ({sp.min_nodes}) is greater than maxNodes ({sp.max_nodes})"))
+    errors += _resolve_worker_pool(spec)
 
     # GPU pools
     errors += _check_unique("gpuPools", [p.name for p in spec.gpu_pools])
@@ -731,6 +885,63 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
     return errors
 
 
+def _resolve_worker_pool(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """Defaults and cross-field checks of the CPU worker pool, and that CPU model replicas fit on it."""
+    errors: list[tuple[str, str]] = []
+    wp, cloud = spec.worker_pool, spec.cloud
+    if wp.machine_type is None:
+        wp.machine_type = DEFAULT_WORKER_MACHINE[cloud]
+    machine = None
+    try:
+        machine = catalog.cpu_machine(cloud, wp.machine_type)
+    except catalog.CatalogError as exc:
+        errors.append(("workerPool.machineType", str(exc)))
+    if wp.min_nodes is None:  # a smaller explicit maxNodes caps the default
+        wp.min_nodes = min(2 if spec.is_prod else 1, wp.max_nodes)
+    elif wp.min_nodes > wp.max_nodes:
+        errors.append(("workerPool.minNodes", f"minNodes ({wp.min_nodes}) is greater than maxNodes ({wp.max_nodes})"))
+    if wp.capacity is None:
+        wp.capacity = Capacity.spot if spec.environment is Environment.dev else Capacity.on_demand
+    elif wp.capacity is Capacity.reserved:
+        errors.append(("workerPool.capacity", "capacity reservations are for GPU pools; workers run on-demand or spot"))
+    for key in wp.labels:
+        if key in WORKER_RESERVED_LABELS:
+            errors.append((f"workerPool.labels.{key}", "is set by the platform (role: worker, capacity)"))
+    # CPU model replicas run on the workers: without them, or bigger than one, they stay Pending forever.
+    for i, model in enumerate(spec.model_deployments):
+        res = model.resources
+        if res.pool or res.gpus:
+            continue
+        at = f"modelDeployments[{i}]"
+        if not wp.enabled:
+            errors.append(
+                (f"{at}.resources", "a CPU replica runs on the worker pool: enable workerPool or name a pool")
+            )
+        elif machine is not None and _cpu_cores(res.cpu) > machine.vcpus:
+            errors.append(
+                (f"{at}.resources.cpu", f"{res.cpu} CPUs do not fit on one worker ({wp.machine_type}: {machine.vcpus})")
+            )
+        elif machine is not None and _gib(res.memory) > machine.memory_gib:
+            errors.append(
+                (
+                    f"{at}.resources.memory",
+                    f"{res.memory} does not fit on one worker ({wp.machine_type}: {machine.memory_gib:g} GiB)",
+                )
+            )
+    return errors
+
+
+def _cpu_cores(quantity: str) -> float:
+    """A CPU quantity (`500m`, `2`, `2.5`) in cores."""
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def _gib(quantity: str) -> float:
+    """A memory quantity (`512Mi`, `2Gi`) in GiB."""
+    scale = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0}
+    return float(quantity[:-2]) * scale[quantity[-2:]]
+
+
 def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
     """Defaults and cross-field checks of the Kubernetes layer (`platform.services`, pool sharing)."""
     errors: list[tuple[str, str]] = []
@@ -797,6 +1008,8 @@ def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
                 )
             )
 
+    errors += _resolve_models(spec, teams, pools)
+
     for i, pool in enumerate(spec.gpu_pools):
         sharing = pool.sharing
         if sharing is None:
@@ -819,6 +1032,70 @@ def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
             if spec.cloud == "aws" and svc.gpu_runtime.mode != "gpu-operator":
                 errors.append(
                     (f"{at}.migProfile", "on EKS, MIG is configured by the GPU Operator: set services.gpuRuntime.mode")
+                )
+    return errors
+
+
+def _resolve_models(
+    spec: PlatformSpec, teams: Mapping[str, TeamSpec], pools: Mapping[str, GpuPoolSpec]
+) -> list[tuple[str, str]]:
+    """Defaults and cross-field checks of `modelDeployments[]` (components/k8s/model_deployment.py)."""
+    errors: list[tuple[str, str]] = []
+    scheme = {"aws": "s3", "gcp": "gs"}[spec.cloud]
+    serving = spec.services.serving
+    errors += _check_unique("modelDeployments", [f"{m.team}/{m.name}" for m in spec.model_deployments])
+    for i, model in enumerate(spec.model_deployments):
+        at = f"modelDeployments[{i}]"
+        if not serving.enabled:
+            errors.append((at, "model deployments need services.serving enabled"))
+        if model.team not in teams:
+            errors.append((f"{at}.team", f"no team '{model.team}' in this stack ({', '.join(teams) or 'none'})"))
+        # the team's `inference` identity reads exactly teams/<team>/ of the models bucket
+        uris = [("storageUri", model.storage_uri)]
+        if model.canary is not None:
+            uris.append(("canary.storageUri", model.canary.storage_uri))
+        for key, uri in uris:
+            match = _MODEL_URI.match(uri)
+            if match is None or not uri.startswith(f"{scheme}://"):
+                errors.append((f"{at}.{key}", f"'{uri}' is not a {scheme}:// URI of an object prefix"))
+            elif not match["key"].startswith(f"teams/{model.team}/"):
+                errors.append(
+                    (
+                        f"{at}.{key}",
+                        f"'{uri}' is outside teams/{model.team}/: the team's inference identity reads only "
+                        "its own prefix of the models bucket",
+                    )
+                )
+        if model.min_replicas is None:
+            model.min_replicas = 2 if spec.is_prod else 1
+        if model.min_replicas > model.max_replicas:
+            errors.append(
+                (f"{at}.minReplicas", f"minReplicas ({model.min_replicas}) is above maxReplicas ({model.max_replicas})")
+            )
+        if model.image is not None and model.model_format != "mlplatform":
+            errors.append((f"{at}.modelFormat", "a custom image serves its own format: drop modelFormat"))
+        if model.governance.risk_tier == "high" and model.request_logging is False:
+            errors.append(
+                (f"{at}.requestLogging", "high-risk models log their requests (EU AI Act Art. 12): remove this")
+            )
+        canary = model.canary
+        if canary is not None:
+            if canary.name == model.predictor_name:
+                errors.append((f"{at}.canary.name", f"'{canary.name}' is already the stable predictor's name"))
+            if canary.storage_uri == model.storage_uri:
+                errors.append((f"{at}.canary.storageUri", "the canary serves the stable version: give the new one"))
+        res = model.resources
+        if res.gpus and res.pool is None:
+            errors.append((f"{at}.resources.pool", "GPUs come from a GPU pool: name it"))
+        if res.pool is not None:
+            pool = pools.get(res.pool)
+            if pool is None:
+                errors.append((f"{at}.resources.pool", f"no GPU pool '{res.pool}' ({', '.join(pools) or 'none'})"))
+            elif not res.gpus:
+                errors.append((f"{at}.resources.gpus", f"a replica on pool '{res.pool}' asks for its GPUs: set gpus"))
+            elif res.gpus > pool.gpus_per_node:
+                errors.append(
+                    (f"{at}.resources.gpus", f"{res.gpus} GPUs do not fit a '{pool.name}' node ({pool.gpus_per_node})")
                 )
     return errors
 

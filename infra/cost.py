@@ -1,9 +1,9 @@
 """Cost estimate of a synthesized stack: catalog list prices x what the graph actually creates.
 
 The estimator reads the recorded resources, not the stack file, so it prices exactly what
-`pulumi up` would create: node groups at their min and max size (spot at the catalog's estimated
-spot factor), the control plane, NAT gateways, interface endpoints and the database. Storage,
-data transfer and load balancers depend on use and are left out (the table says so).
+`pulumi up` would create: node groups at their min and max size (the system, CPU worker and GPU pools;
+spot at the catalog's estimated spot factor), the control plane, NAT gateways, interface endpoints and
+the database. Storage, data transfer and load balancers depend on use and are left out (the table says so).
 """
 
 from __future__ import annotations
@@ -103,13 +103,17 @@ def _pool_item(name: str, machine: str, gpus: int, spot: bool, lo: int, hi: int,
 
 # -- AWS ----------------------------------------------------------------------------------------------
 
+# Node groups without a GPU pool label, by their `ml-platform/role` node label: the names GKE gives the pools.
+ROLE_POOLS = {"system": "system", "worker": "workers"}
+
 
 def _aws_node_group(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
     i = r.inputs
     scaling = i.get("scalingConfig", {})
     machine = (i.get("instanceTypes") or ["?"])[0]
     gpus = _aws_gpus(machine)
-    name = i.get("labels", {}).get("ml-platform/pool") or ("system" if "system" in r.name else r.name)
+    labels = i.get("labels", {})
+    name = labels.get("ml-platform/pool") or ROLE_POOLS.get(labels.get("ml-platform/role", "")) or r.name
     yield _pool_item(
         name,
         machine,

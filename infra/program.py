@@ -39,6 +39,9 @@ def run() -> MlPlatform:
     pulumi.export("registryUrls", f.registry_urls)
     pulumi.export("databaseEndpoint", pulumi.Output.concat(f.database.host, ":", f.database.port.apply(str)))
     pulumi.export("databaseSecret", f.database.password_secret)
+    models = platform.services.model_deployments
+    if models:
+        pulumi.export("modelEndpoints", {key: m.url for key, m in models.items()})
     pulumi.export(
         "gpuPools",
         [

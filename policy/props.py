@@ -122,7 +122,7 @@ def pod_specs(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str
 
     Covers core workloads, CronJobs, Kubeflow Trainer runtimes and TrainJob pod-template overrides,
     JobSet-style replicated jobs, KServe ServingRuntimes (their spec *is* a pod spec) and the
-    predictor/transformer/explainer components of an InferenceService.
+    predictor/transformer/explainer components and canary predictors of an InferenceService.
     """
     kind = k8s_kind(resource_type)
     if kind is None:
@@ -157,6 +157,10 @@ def pod_specs(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str
             part = get(spec, component)
             if is_map(part):
                 yield f"spec.{component}", part
+        for i, canary in enumerate(items(spec, "canary")):  # raw-mode canaries: pods of their own
+            part = get(canary, "predictor")
+            if is_map(part):
+                yield f"spec.canary[{i}].predictor", part
     elif kind == "TrainJob":
         for i, override in enumerate(items(spec, "podTemplateOverrides")):
             pod = get(override, "spec")

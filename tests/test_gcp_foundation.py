@@ -231,7 +231,7 @@ def test_kube_provider_uses_the_auth_plugin_and_the_kubeconfig_is_secret(syn: Sy
 def test_gpu_pools_match_the_spec_and_the_catalog(syn: Synthesis) -> None:
     from components import catalog
 
-    assert len(syn.of_type(NODE_POOL)) == len(syn.spec.gpu_pools) + 1
+    assert len(syn.of_type(NODE_POOL)) == len(syn.spec.gpu_pools) + 2  # + system and workers
     zones = mocks_gcp.zones(syn.spec.region)[: syn.spec.network.az_count]
     for spec in syn.spec.gpu_pools:
         pool = _pool(syn, spec.name)

@@ -167,11 +167,12 @@ def test_autoscaling_off_keeps_the_node_groups_and_installs_nothing() -> None:
 def test_karpenter_replaces_the_gpu_node_groups(stack: str) -> None:
     syn, managed = karpenter_stack(stack), synth_stack(stack)
     assert gpu_node_groups(syn) == {}
-    (system,) = syn.of_type(NODE_GROUP)  # the system pool stays a managed node group
-    assert system.inputs["labels"] == {"ml-platform/role": "system"}
-    assert not syn.of_type("aws:autoscaling/tag:Tag")
+    # the system and CPU worker pools stay managed node groups, resized by cluster-autoscaler
+    roles = sorted(r.inputs["labels"]["ml-platform/role"] for r in syn.of_type(NODE_GROUP))
+    assert roles == ["system", "worker"]
+    assert not [t for t in syn.of_type("aws:autoscaling/tag:Tag") if "-gpu-" in t.name]
     assert not [r for r in syn.of_type("aws:ec2/launchTemplate:LaunchTemplate") if "gpu" in r.name]
-    assert not [r for r in syn.of_type(RELEASE) if r.name == "cluster-autoscaler"]
+    assert [r.name for r in syn.of_type(RELEASE) if r.name == "cluster-autoscaler"] == ["cluster-autoscaler"]
     # what schedulers (Kueue flavors, training jobs) see of the pools is the same
     assert syn.outputs["gpuPools"] == managed.outputs["gpuPools"]
 

@@ -234,8 +234,11 @@ def test_team_identity_scopes_buckets(aws_prod: Synthesis) -> None:
     }
     reads = {r for s in workload["Statement"] if "s3:GetObject" in s["Action"] for r in s["Resource"]}
     assert "arn:aws:s3:::mlp-aws-prod-datasets-123456789012/*" in reads
+    # serving reads the models and writes nothing but its request logs (append-only, no delete)
     inference = _policy_for(aws_prod, "research", tenancy.INFERENCE_SA)
-    assert not any("s3:PutObject" in s["Action"] for s in inference["Statement"])
+    writes = {r for s in inference["Statement"] if "s3:PutObject" in s["Action"] for r in s["Resource"]}
+    assert writes == {"arn:aws:s3:::mlp-aws-prod-logs-123456789012/inference/research/*"}
+    assert not any("s3:DeleteObject" in s["Action"] for s in inference["Statement"])
 
 
 def test_team_role_has_no_wildcards(aws_prod: Synthesis) -> None:

@@ -525,6 +525,7 @@ def test_monitoring_gets_a_service_monitor_with_the_auth_secret() -> None:
 def variants() -> dict[str, Synthesis]:
     off = raw_platform("aws-dev")
     off.setdefault("services", {}).update({"serving": {"enabled": False}, "mlflow": {"enabled": False}})
+    off.pop("modelDeployments")  # nothing to serve them
     tls = raw_platform("gcp-prod")
     tls.setdefault("services", {}).update(
         {

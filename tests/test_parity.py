@@ -1,8 +1,8 @@
 """One logical spec, two clouds: the layers above the foundation must not be able to tell.
 
-The same pools (accelerator, GPUs per node, taint, node labels, min/max), the same buckets and
-repositories, a database, and identity bindings for the same service accounts, through the
-cloud-neutral `Foundation` interface only.
+The same pools (accelerator, GPUs per node, taint, node labels, min/max), the same untainted CPU
+worker pool behind the same node selector, the same buckets and repositories, a database, and
+identity bindings for the same service accounts, through the cloud-neutral `Foundation` interface only.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ LOGICAL: dict[str, Any] = {
     "network": {"cidr": "10.80.0.0/16", "azCount": 3},
     "cluster": {"kubernetesVersion": "1.35", "endpointAccess": "private"},
     "systemPool": {"minNodes": 2, "maxNodes": 4},
+    "workerPool": {"minNodes": 2, "maxNodes": 8, "labels": {"example.com/tier": "batch"}},
     "gpuPools": [
         {"name": "train", "accelerator": "nvidia-a100-80gb", "gpusPerNode": 8, "maxNodes": 2, "purpose": "training"},
         {
@@ -67,6 +68,7 @@ def synth_for(cloud: str) -> tuple[Synthesis, dict[str, Any]]:
     def program() -> None:
         f = MlPlatform("mlp", PlatformContext(spec=spec, stack=f"{cloud}-staging")).foundation
         seen["pools"] = f.gpu_pools
+        seen["workers"] = f.worker_node_selector
         seen["buckets"] = sorted(f.buckets)
         seen["repositories"] = sorted(f.registry_urls)
         seen["database"] = (f.database.database, f.database.username)
@@ -123,6 +125,30 @@ def test_the_graphs_carry_the_same_labels_and_taints(both):
             g_taint["effect"],
         )
     assert gcp_nodes["spot"]["spot"] is True and aws_nodes["spot"]["capacityType"] == "SPOT"
+
+
+def test_same_worker_pool_behind_the_same_selector(both):
+    from components import catalog
+
+    aws_syn, gcp_syn = both["aws"][0], both["gcp"][0]
+    assert both["aws"][1]["workers"] == both["gcp"][1]["workers"] == {"ml-platform/role": "worker"}
+    (aws,) = [
+        r.inputs
+        for r in aws_syn.of_type("aws:eks/nodeGroup:NodeGroup")
+        if r.inputs["labels"].get("ml-platform/role") == "worker"
+    ]
+    (gcp,) = [r.inputs for r in gcp_syn.of_type("gcp:container/nodePool:NodePool") if r.inputs["name"] == "workers"]
+    labels = {"ml-platform/role": "worker", "ml-platform/capacity": "on-demand", "example.com/tier": "batch"}
+    assert aws["labels"] == gcp["nodeConfig"]["labels"] == labels  # staging: on-demand
+    assert not aws.get("taints") and not gcp["nodeConfig"].get("taints")
+    assert (aws["scalingConfig"]["minSize"], aws["scalingConfig"]["maxSize"]) == (
+        gcp["autoscaling"]["totalMinNodeCount"],
+        gcp["autoscaling"]["totalMaxNodeCount"],
+    )
+    assert aws["capacityType"] == "ON_DEMAND" and not gcp["nodeConfig"].get("spot")
+    a = catalog.cpu_machine("aws", aws["instanceTypes"][0])
+    g = catalog.cpu_machine("gcp", gcp["nodeConfig"]["machineType"])
+    assert (a.vcpus, a.memory_gib) == (g.vcpus, g.memory_gib) == (4, 16)
 
 
 def test_same_buckets_repositories_database_and_bindings(both):

@@ -15,15 +15,18 @@ from components.aws import iam
 from components.aws.cluster import EksCluster
 from components.aws.database import Database
 from components.aws.gpu_pool import GpuNodePool, node_pool_ref
-from components.aws.karpenter import karpenter_enabled, node_autoscaler
+from components.aws.karpenter import karpenter_enabled, node_autoscalers
 from components.aws.kms import AccountInfo, KmsKeys
 from components.aws.network import Network
 from components.aws.registry import Registry
 from components.aws.storage import Buckets
+from components.aws.worker_pool import WorkerNodePool
 from components.context import PlatformContext
 from components.foundation import Foundation, IdentityAccess, IdentityBinding
 
 S3_READ = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
+# create only: on the versioned platform buckets a PUT to an existing key keeps the old version
+S3_APPEND = ["s3:PutObject", "s3:AbortMultipartUpload"]
 S3_WRITE = [
     "s3:PutObject",
     "s3:PutObjectTagging",
@@ -47,6 +50,7 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
     registry: Registry
     db: Database
     pools: list[GpuNodePool]
+    workers: WorkerNodePool | None
 
     def __init__(self, name: str, ctx: PlatformContext, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:aws:Foundation", name, None, opts)
@@ -80,7 +84,14 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             for pool in spec.gpu_pools
             if not karpenter_enabled(spec)
         ]
-        self.node_autoscaler = node_autoscaler(
+        # Team workloads without GPUs (CPU models, pipeline steps) run on the untainted workers.
+        self.workers = None
+        if spec.worker_pool.enabled:
+            self.workers = WorkerNodePool(
+                f"{name}-workers", ctx, spec.worker_pool, self.eks, self.network, self.keys, opts=child
+            )
+        self.worker_node_selector = self.workers.node_selector if self.workers else None
+        self.node_autoscalers = node_autoscalers(
             f"{name}-autoscaling", ctx, self.account, self.eks, self.network, self.keys, self._offered, child
         )
         # encrypted gp3 with the platform's EBS key (the EBS CSI driver's role may use it)
@@ -128,10 +139,12 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             arn = self.storage.buckets[grant.bucket].bucket.arn
             prefix = grant.prefix.strip("/")
             objects = pulumi.Output.concat(arn, "/", f"{prefix}/*" if prefix else "*")
-            actions = S3_READ + (S3_WRITE if grant.mode == "read-write" else [])
-            if grant.mode == "read-write":
+            actions = {"read": S3_READ, "read-write": S3_READ + S3_WRITE, "append": S3_APPEND}[grant.mode]
+            if grant.mode != "read":
                 kms_actions |= {"kms:GenerateDataKey", "kms:Encrypt"}
             statements.append(iam.allow(actions, [objects], sid=f"Objects{i}"))
+            if grant.mode == "append":
+                continue  # writes only: no listing of what others wrote
             listing = iam.allow(["s3:ListBucket"], [arn], sid=f"List{i}")
             if prefix:  # s3:prefix only applies to ListBucket; GetBucketLocation gets no condition
                 listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}

@@ -1,15 +1,15 @@
 """Node autoscaling on AWS: what the in-cluster autoscaler needs from the account.
 
-`services.autoscaling.gpuProvisioner` picks one of two designs for the GPU pools (the system pool is
-always a managed node group):
+`services.autoscaling.gpuProvisioner` picks one of two designs for the GPU pools (the system pool and
+the CPU worker pool are always managed node groups):
 
 * ``node-groups`` (default): each GPU pool is an EKS managed node group (`gpu_pool.GpuNodePool`) and
   cluster-autoscaler resizes the Auto Scaling groups. Its IRSA role may change the size of, and
   terminate instances in, only the groups tagged ``k8s.io/cluster-autoscaler/<cluster>: owned`` (EKS tags
   every managed node group's group so); everything else it does is read-only.
 * ``karpenter``: no node group, launch template or Auto Scaling group for the GPU pools; Karpenter
-  launches the instances (`Karpenter` below builds its account side, `components.k8s.autoscaling` its
-  NodePools and EC2NodeClasses):
+  launches the instances (cluster-autoscaler keeps resizing the worker pool's node group). `Karpenter`
+  below builds its account side, `components.k8s.autoscaling` its NodePools and EC2NodeClasses:
 
   - the controller's IAM role through IRSA (not EKS Pod Identity: the cluster already has its OIDC
     provider and every platform identity is IRSA, while Pod Identity would add the agent add-on for one
@@ -77,7 +77,7 @@ def karpenter_enabled(spec: PlatformSpec) -> bool:
     return auto.enabled and auto.gpu_provisioner == "karpenter"
 
 
-def node_autoscaler(
+def node_autoscalers(
     name: str,
     ctx: PlatformContext,
     account: AccountInfo,
@@ -86,13 +86,23 @@ def node_autoscaler(
     keys: KmsKeys,
     offered: Callable[[str, str], bool],
     opts: pulumi.ResourceOptions,
-) -> NodeAutoscalerRef | None:
-    """The autoscaler `services.autoscaling` asks for, with its AWS side built; None when it is off."""
-    if not ctx.spec.services.autoscaling.enabled:
-        return None
-    if karpenter_enabled(ctx.spec):
-        return Karpenter(name, ctx, account, cluster, network, keys, offered, opts).ref
-    return cluster_autoscaler(name, ctx, account, cluster)
+) -> tuple[NodeAutoscalerRef, ...]:
+    """The autoscalers `services.autoscaling` asks for, with their AWS side built; none when it is off.
+
+    cluster-autoscaler resizes the managed node groups: the system pool, the CPU worker pool and, unless
+    Karpenter provisions them, the GPU pools. With Karpenter it still runs for the worker pool (Karpenter
+    does GPUs only). The two never compete for a pod: every Karpenter NodePool carries the GPU taint, and
+    no managed group offers GPUs, so a pending pod fits the nodes of one of them at most.
+    """
+    spec = ctx.spec
+    if not spec.services.autoscaling.enabled:
+        return ()
+    if not karpenter_enabled(spec):
+        return (cluster_autoscaler(name, ctx, account, cluster),)
+    karpenter = Karpenter(name, ctx, account, cluster, network, keys, offered, opts).ref
+    if spec.worker_pool.enabled:
+        return (cluster_autoscaler(name, ctx, account, cluster), karpenter)
+    return (karpenter,)
 
 
 # -- cluster-autoscaler ---------------------------------------------------------------------------------

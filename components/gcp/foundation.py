@@ -24,9 +24,15 @@ from components.gcp.kms import KmsKeys, ProjectInfo
 from components.gcp.network import Network
 from components.gcp.registry import Registry
 from components.gcp.storage import Buckets
+from components.gcp.worker_pool import WorkerNodePool
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
-BUCKET_ROLES = {"read": "roles/storage.objectViewer", "read-write": "roles/storage.objectUser"}
+# append: objectCreator creates objects but cannot read, overwrite or delete them
+BUCKET_ROLES = {
+    "read": "roles/storage.objectViewer",
+    "read-write": "roles/storage.objectUser",
+    "append": "roles/storage.objectCreator",
+}
 ANNOTATION = "iam.gke.io/gcp-service-account"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 # Service annotation of GKE's internal passthrough network load balancer.
@@ -59,6 +65,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
     registry: Registry
     db: Database
     pools: list[GpuNodePool]
+    workers: WorkerNodePool | None
 
     def __init__(self, name: str, ctx: PlatformContext, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:gcp:Foundation", name, None, opts)
@@ -111,6 +118,13 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
             )
             for pool in spec.gpu_pools
         ]
+        # Team workloads without GPUs (CPU models, pipeline steps) run on the untainted workers.
+        self.workers = None
+        if spec.worker_pool.enabled:
+            self.workers = WorkerNodePool(
+                f"{name}-workers", ctx, spec.worker_pool, cluster=self.gke, keys=self.keys, opts=child
+            )
+        self.worker_node_selector = self.workers.node_selector if self.workers else None
         self.storage = Buckets(
             f"{name}-buckets",
             ctx,
@@ -137,7 +151,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         self.registry_urls = self.registry.urls
         self.database = self.db.ref
         self.gpu_pools = [p.ref for p in self.pools]
-        self.node_autoscaler = None  # GKE's cluster autoscaler scales the node pools (autoscaling blocks)
+        self.node_autoscalers = ()  # GKE's cluster autoscaler scales the node pools (autoscaling blocks)
         self._child = child
         self.register_outputs({"cluster_name": self.cluster_name})
 

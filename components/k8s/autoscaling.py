@@ -1,12 +1,15 @@
-"""`NodeAutoscaling`: the node autoscaler the cloud's foundation asks for (`Foundation.node_autoscaler`).
+"""`NodeAutoscaling`: the node autoscalers the cloud's foundation asks for (`Foundation.node_autoscalers`).
 
 * ``cluster-autoscaler`` (EKS managed node groups): the upstream chart in ``kube-system``, its image the
   release for the cluster's Kubernetes minor, on the system nodes. Node groups are auto-discovered by the
   cluster's tags; the least-waste expander picks among the pools a pending pod fits; similar groups are
   balanced; nodes with emptyDir data may go; a GPU node is removed after 10 minutes unneeded. Scale from
   zero works because each GPU group's Auto Scaling group carries the node-template tags (labels, taint,
-  GPU count; `components.aws.gpu_pool`) and the role may read the node group's metadata.
-* ``karpenter`` (EKS without GPU node groups): the Karpenter CRD chart and the controller chart at the
+  GPU count; `components.aws.gpu_pool`; the worker group its labels, `components.aws.worker_pool`) and
+  the role may read the node group's metadata.
+* ``karpenter`` (EKS without GPU node groups; cluster-autoscaler above still resizes the CPU worker
+  pool's node group, and the two never compete: Karpenter's NodePools are all GPU-tainted, no managed
+  group has GPUs): the Karpenter CRD chart and the controller chart at the
   same pinned version in their own restricted namespace, on the system nodes, with the interruption queue;
   per GPU pool one `EC2NodeClass` (node image, IMDSv2 with hop limit 1, encrypted gp3 volumes of the
   pool's size, subnets and security groups by discovery tag, the platform's tags, the capacity
@@ -247,27 +250,28 @@ def node_pool_spec(svc: ServicesContext, pool: NodePoolRef, prov: ProvisionedPoo
 
 
 class NodeAutoscaling(pulumi.ComponentResource):
-    release: k8s.helm.v3.Release | None
+    releases: dict[str, k8s.helm.v3.Release]  # by kind: cluster-autoscaler, karpenter
     node_pools: dict[str, k8s.apiextensions.CustomResource]
     node_classes: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, svc: ServicesContext, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:k8s:NodeAutoscaling", name, None, opts)
-        self.release, self.node_pools, self.node_classes = None, {}, {}
-        ref = svc.foundation.node_autoscaler
-        if ref is not None and ref.kind == "cluster-autoscaler":
-            self.release = base.helm_release(
-                "cluster-autoscaler",
-                CLUSTER_AUTOSCALER_CHART,
-                ref.namespace,  # kube-system: the IRSA role trusts kube-system/cluster-autoscaler
-                cluster_autoscaler_values(svc, ref),
-                pulumi.ResourceOptions(parent=self),
-            )
-        elif ref is not None and ref.kind == "karpenter":
-            self._karpenter(name, svc, ref)
-        self.register_outputs({"kind": ref.kind if ref else None, "node_pools": list(self.node_pools)})
+        self.releases, self.node_pools, self.node_classes = {}, {}, {}
+        refs = svc.foundation.node_autoscalers
+        for ref in refs:
+            if ref.kind == "cluster-autoscaler":
+                self.releases[ref.kind] = base.helm_release(
+                    "cluster-autoscaler",
+                    CLUSTER_AUTOSCALER_CHART,
+                    ref.namespace,  # kube-system: the IRSA role trusts kube-system/cluster-autoscaler
+                    cluster_autoscaler_values(svc, ref),
+                    pulumi.ResourceOptions(parent=self),
+                )
+            elif ref.kind == "karpenter":
+                self.releases[ref.kind] = self._karpenter(name, svc, ref)
+        self.register_outputs({"kinds": [ref.kind for ref in refs], "node_pools": list(self.node_pools)})
 
-    def _karpenter(self, name: str, svc: ServicesContext, ref: NodeAutoscalerRef) -> None:
+    def _karpenter(self, name: str, svc: ServicesContext, ref: NodeAutoscalerRef) -> k8s.helm.v3.Release:
         child = pulumi.ResourceOptions(parent=self)
         ns = ref.namespace
         namespace = base.namespace(ns, svc, "restricted", child, component="autoscaling")
@@ -307,7 +311,7 @@ class NodeAutoscaling(pulumi.ComponentResource):
             ],
         )
         crds = base.helm_release("karpenter-crd", KARPENTER_CRD_CHART, ns, {}, after_ns)
-        self.release = base.helm_release(
+        release = base.helm_release(
             "karpenter",
             KARPENTER_CHART,
             ns,
@@ -317,7 +321,7 @@ class NodeAutoscaling(pulumi.ComponentResource):
         )
         # After the controller: on destroy the node pools go first, while it can still drain and
         # terminate their nodes.
-        after_controller = pulumi.ResourceOptions(parent=self, depends_on=[crds, self.release])
+        after_controller = pulumi.ResourceOptions(parent=self, depends_on=[crds, release])
         pools = {p.name: p for p in svc.foundation.gpu_pools}
         for prov in ref.pools:
             pool = pools[prov.name]
@@ -338,5 +342,6 @@ class NodeAutoscaling(pulumi.ComponentResource):
                 "NodePool",
                 meta,
                 node_pool_spec(svc, pool, prov, f"gpu-{pool.name}"),
-                pulumi.ResourceOptions(parent=self, depends_on=[crds, self.release, self.node_classes[pool.name]]),
+                pulumi.ResourceOptions(parent=self, depends_on=[crds, release, self.node_classes[pool.name]]),
             )
+        return release

@@ -2,8 +2,9 @@
 
 Order matters only through explicit dependencies: secrets and the monitoring stack first (its CRDs carry the
 ServiceMonitors and rules of everything else), then the GPU runtime and node autoscaling, Kueue and
-the training operator, secrets, serving and the model registry, and last the team namespaces that
-point at all of them (queues, network allowances, identities).
+the training operator, secrets, serving and the model registry, then the team namespaces that
+point at all of them (queues, network allowances, identities), and last what runs in them: the
+stack's training jobs (`trainingJobs[]`) and model deployments (`modelDeployments[]`).
 """
 
 from __future__ import annotations
@@ -125,4 +126,29 @@ class PlatformServices(pulumi.ComponentResource):
                     opts=child,
                     tracking_uri=self.model_registry.service_url if self.model_registry is not None else None,
                 )
-        self.register_outputs({"teams": list(self.teams), "training_jobs": list(self.training_jobs)})
+        self.model_deployments = {}
+        if ctx.spec.model_deployments and self.serving is not None:
+            from components.k8s.model_deployment import ModelDeployment
+
+            teams = {t.name: t for t in ctx.spec.teams}
+            pools = {p.name: p for p in foundation.gpu_pools}
+            for model in ctx.spec.model_deployments:
+                self.model_deployments[f"{model.team}/{model.name}"] = ModelDeployment(
+                    f"model-{model.team}-{model.name}",
+                    svc,
+                    model,
+                    team=teams[model.team],
+                    pool=pools[model.resources.pool] if model.resources.pool else None,
+                    serving_gateway_namespace=self.serving.gateway_namespace,
+                    monitoring=self.monitoring,
+                    priority_class=self.kueue is not None,  # the ml-serving PriorityClass comes with Kueue
+                    depends_on=[self.teams[model.team], self.serving],
+                    opts=child,
+                )
+        self.register_outputs(
+            {
+                "teams": list(self.teams),
+                "training_jobs": list(self.training_jobs),
+                "model_deployments": {key: m.url for key, m in self.model_deployments.items()},
+            }
+        )

@@ -8,11 +8,14 @@ Per team (`teams[]` of the stack):
 * LimitRange: default requests/limits so a pod without them still counts against quota sanely, and
   a per-container GPU maximum (the largest GPU node).
 * NetworkPolicies: default deny in and out, then only what the platform needs: DNS, traffic inside
-  the namespace (DDP workers), the model registry, object storage and registries over HTTPS, the
-  serving gateway into inference pods, and metrics scraping from the monitoring namespace.
+  the namespace (DDP workers), the model registry, object storage and registries over HTTPS, and
+  metrics scraping from the monitoring namespace. The serving gateway reaches no pod here until a
+  `ModelDeployment` (model_deployment.py) admits it to that model's pods: an endpoint exists only
+  for a model the stack declares, with its governance, and the policy packs have checked it.
 * Two ServiceAccounts bound to cloud identities through `Foundation.bind_identity`:
   `workload` (training, pipelines: datasets read-only, the team's prefix of artifacts and models
-  read-write) and `inference` (serving: the team's models read-only).
+  read-write) and `inference` (serving: the team's models read-only; its request logs under
+  `inference/<team>/` of the logs bucket append-only: written, never read back or deleted).
 * Role `team-member` with explicit verbs and resources (no wildcards), bound to the group
   `ml-platform:team:<team>` (map an IAM role / Google group to it).
 * The Kueue LocalQueue `default`, pointing at the team's ClusterQueue.
@@ -37,7 +40,6 @@ WORKLOAD_SA = "workload"
 INFERENCE_SA = "inference"
 TEAM_ROLE = "team-member"
 HTTPS = 443
-INFERENCE_PORT = 8080
 
 # (apiGroup, resources, verbs): what a team member may do in the team namespace. No wildcards.
 _READ = ["get", "list", "watch"]
@@ -81,7 +83,11 @@ def identity_access(svc: ServicesContext, team: str, kind: str) -> IdentityAcces
             BucketAccess(bucket="models", prefix=prefix, mode="read-write"),
         )
     else:
-        access = (BucketAccess(bucket="models", prefix=prefix, mode="read"),)
+        access = (
+            BucketAccess(bucket="models", prefix=prefix, mode="read"),
+            # KServe's request logger: <logs>/inference/<namespace>/<model>/... (model_deployment.py)
+            BucketAccess(bucket="logs", prefix=f"inference/{team}/", mode="append"),
+        )
     missing = [a.bucket for a in access if a.bucket not in buckets]
     if missing:
         raise pulumi.RunError(f"team '{team}': the foundation has no bucket {', '.join(missing)}")
@@ -266,15 +272,6 @@ class TeamNamespace(pulumi.ComponentResource):
                         to=[base.peer(base.NS_MLFLOW, getattr(registry, "pod_labels", None))],
                         ports=base.ports(int(getattr(registry, "port", 5000))),
                     )
-                ],
-            )
-        serving = services.serving
-        if serving is not None:
-            gateway_ns = getattr(serving, "gateway_namespace", base.NS_KSERVE)
-            allow(
-                "inference-ingress",
-                ingress=[
-                    np.NetworkPolicyIngressRuleArgs(from_=[base.peer(gateway_ns)], ports=base.ports(INFERENCE_PORT))
                 ],
             )
         if services.monitoring is not None:

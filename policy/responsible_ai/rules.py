@@ -225,11 +225,15 @@ def model_sources(props: Any) -> list[tuple[str, str]]:
     uri = p.get(spec, "model", "uri")  # LLMInferenceService
     if isinstance(uri, str):
         found.append(("spec.model.uri", uri))
-    for component in ("predictor", "transformer", "explainer"):
-        part = p.get(spec, component)
+    parts = [(f"spec.{c}", c, p.get(spec, c)) for c in ("predictor", "transformer", "explainer")]
+    # raw-mode canaries (KServe >= 0.20): each serves its own model next to the stable predictor
+    parts += [
+        (f"spec.canary[{i}].predictor", "predictor", p.get(c, "predictor"))
+        for i, c in enumerate(p.items(spec, "canary"))
+    ]
+    for base, component, part in parts:
         if not p.is_map(part):
             continue
-        base = f"spec.{component}"
         for key in ("model", *_LEGACY_PREDICTORS):
             value = p.get(part, key, "storageUri")
             if isinstance(value, str):
