@@ -4,6 +4,7 @@
     mlplat plan --stack aws-prod --format json  # the machine-readable plan (a stable contract)
     mlplat catalog --cloud gcp                  # accelerators, machine types and list prices
     mlplat new-stack team-dev --from aws-dev    # fork a stack file
+    mlplat demo                                 # local end-to-end demo: train, register, serve (the demo extra)
     mlplat check --all --format sarif -o policy.sarif   # both policy packs over every stack
     mlplat check --program ../other-project --stack-file ../other-project/Pulumi.dev.yaml
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="mlplat",
-    help="Offline tools for ml-platform stacks: plan, check, policies, catalog, new-stack.",
+    help="Offline tools for ml-platform stacks: plan, check, policies, catalog, new-stack, demo.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -362,6 +363,27 @@ def new_stack(
     typer.echo(
         f"next: edit it, `mlplat plan --stack {name}`, then `pulumi stack init {name}` and `pulumi up -s {name}`"
     )
+
+
+@app.command("demo")
+def demo(
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="where the sqlite db, child logs and data copies go (default: a new temp dir)"),
+    ] = None,
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving", help="leave S3, MLflow and the model server up until Ctrl-C")
+    ] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table for people, json for tools")] = Format.table,
+    rows: Annotated[int, typer.Option("--rows", min=1, max=50, help="held-out rows to send, one request each")] = 5,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="training steps (300 passes every gate)")] = 300,
+) -> None:
+    """Local end-to-end demo: S3 (moto), MLflow, train, register, serve, infer; needs the demo extra."""
+    from workloads.demo import main as run_demo
+
+    code = run_demo(workdir=workdir, keep_serving=keep_serving, fmt=fmt.value, rows=rows, steps=steps)
+    if code:
+        raise typer.Exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one return per kind of outcome)
