@@ -35,6 +35,29 @@ import pulumi_kubernetes as k8s
 from components.foundation import LABEL_POOL, NodePoolRef
 from components.k8s import base, serving
 from components.k8s.base import ServicesContext
+from components.k8s.governance import (
+    ANN_APPROVAL,
+    ANN_CANARY_VERSION,
+    ANN_CODE_VERSION,
+    ANN_CONTACT,
+    ANN_DATA_RESIDENCY,
+    ANN_DATASET,
+    ANN_DATASET_VERSION,
+    ANN_EVAL_METRICS,
+    ANN_FAIRNESS_METRIC,
+    ANN_FAIRNESS_OP,
+    ANN_FAIRNESS_THRESHOLD,
+    ANN_FAIRNESS_VALUE,
+    ANN_INTENDED_USE,
+    ANN_LOG_RETENTION_DAYS,
+    ANN_MODEL_CARD,
+    ANN_MODEL_STAGE,
+    ANN_MODEL_VERSION,
+    ANN_MONITORING,
+    ANN_OWNER,
+    ANN_REGISTERED_MODEL,
+    ANN_RISK_TIER,
+)
 from components.k8s.tenancy import INFERENCE_SA
 from infra.config import ModelDeploymentSpec, TeamSpec
 
@@ -50,28 +73,6 @@ PRIORITY_CLASS = f"ml-{base.PRIORITY_SERVING}"
 ERROR_RATIO = 0.01
 P99_SECONDS = 0.5
 
-# governance annotation keys (read by the responsible-AI policy pack)
-ANN_OWNER = "ml-platform/owner"
-ANN_CONTACT = "ml-platform/contact"
-ANN_RISK_TIER = "ml-platform/risk-tier"
-ANN_INTENDED_USE = "ml-platform/intended-use"
-ANN_MODEL_CARD = "ml-platform/model-card"
-ANN_APPROVAL = "ml-platform/approval"
-ANN_DATASET = "ml-platform/dataset"
-ANN_DATASET_VERSION = "ml-platform/dataset-version"
-ANN_CODE_VERSION = "ml-platform/code-version"
-ANN_REGISTERED_MODEL = "ml-platform/registered-model"
-ANN_MODEL_VERSION = "ml-platform/model-version"
-ANN_MODEL_STAGE = "ml-platform/model-stage"
-ANN_EVAL_METRICS = "ml-platform/eval-metrics"
-ANN_FAIRNESS_METRIC = "ml-platform/fairness-metric"
-ANN_FAIRNESS_VALUE = "ml-platform/fairness-value"
-ANN_FAIRNESS_THRESHOLD = "ml-platform/fairness-threshold"
-ANN_FAIRNESS_OP = "ml-platform/fairness-op"
-ANN_LOG_RETENTION_DAYS = "ml-platform/inference-log-retention-days"
-ANN_MONITORING = "ml-platform/monitoring"
-ANN_DATA_RESIDENCY = "ml-platform/data-residency"
-ANN_CANARY_VERSION = "ml-platform/canary-model-version"
 # annotations copied into every request-log record (KServe logger metadataAnnotations)
 LOGGED_ANNOTATIONS = [ANN_REGISTERED_MODEL, ANN_MODEL_VERSION, ANN_RISK_TIER]
 
@@ -149,14 +150,7 @@ def _custom_container(model: ModelDeploymentSpec, storage_uri: str, resources: d
         "env": [{"name": "STORAGE_URI", "value": storage_uri}],
         "ports": [{"name": "http", "containerPort": serving.INFERENCE_PORT, "protocol": "TCP"}],
         "resources": resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": {**base.restricted_values()["securityContext"], "privileged": False},
     }
 
 
@@ -231,8 +225,8 @@ class ModelDeployment(pulumi.ComponentResource):
             )
 
         # -- the InferenceService -------------------------------------------------------------------------
-        logs_bucket = svc.foundation.buckets.get("logs")
-        log_retention = next((b.expiration_days for b in svc.ctx.spec.buckets if b.name == "logs"), None)
+        logs_bucket = svc.foundation.buckets["logs"]  # always there (infra/config.py REQUIRED_BUCKETS)
+        log_retention = svc.ctx.spec.bucket("logs").expiration_days
         annotations = governance_annotations(
             model,
             team,
@@ -256,8 +250,6 @@ class ModelDeployment(pulumi.ComponentResource):
             pod["nodeSelector"] = dict(workers)  # CPU replicas: the untainted worker nodes
         self.logs_uri = None
         if logging_enabled(model):
-            if logs_bucket is None:
-                raise pulumi.RunError(f"modelDeployments '{model.name}': request logging needs the logs bucket")
             scheme = model.storage_uri.split("://", 1)[0]
             pod["logger"] = {
                 "mode": "all",

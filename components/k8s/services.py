@@ -108,12 +108,13 @@ class PlatformServices(pulumi.ComponentResource):
             team.name: TeamNamespace(f"team-{team.name}", svc, team, services=self, opts=child)
             for team in ctx.spec.teams
         }
+        # what runs in the team namespaces: the stack's training jobs and model deployments
+        teams = {t.name: t for t in ctx.spec.teams}
+        pools = {p.name: p for p in foundation.gpu_pools}
         self.training_jobs = {}
         if ctx.spec.training_jobs and self.trainer is not None:
             from components.k8s.training import TrainingJob
 
-            teams = {t.name: t for t in ctx.spec.teams}
-            pools = {p.name: p for p in foundation.gpu_pools}
             for job in ctx.spec.training_jobs:
                 tenant = self.teams[job.team]
                 self.training_jobs[job.name] = TrainingJob(
@@ -130,8 +131,6 @@ class PlatformServices(pulumi.ComponentResource):
         if ctx.spec.model_deployments and self.serving is not None:
             from components.k8s.model_deployment import ModelDeployment
 
-            teams = {t.name: t for t in ctx.spec.teams}
-            pools = {p.name: p for p in foundation.gpu_pools}
             for model in ctx.spec.model_deployments:
                 self.model_deployments[f"{model.team}/{model.name}"] = ModelDeployment(
                     f"model-{model.team}-{model.name}",

@@ -218,14 +218,10 @@ def kserve_values(svc: ServicesContext, monitoring: Any) -> dict[str, Any]:
 def runtime_spec(image: pulumi.Input[str]) -> dict[str, Any]:
     """The platform model server as a KServe runtime: OIP v2 over HTTP on 8080, restricted."""
     container_sec = {
-        "allowPrivilegeEscalation": False,
+        **base.restricted_values()["securityContext"],
         "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
         "runAsUser": MODEL_SERVER_UID,
         "runAsGroup": MODEL_SERVER_UID,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
     }
 
     def probe(path: str, period: int) -> dict[str, Any]:

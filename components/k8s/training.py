@@ -22,6 +22,15 @@ import pulumi_kubernetes as k8s
 from components.foundation import LABEL_POOL, NodePoolRef
 from components.k8s import base, kueue, trainer
 from components.k8s.base import ServicesContext
+from components.k8s.governance import (
+    ANN_CHECKPOINT,
+    ANN_CODE_VERSION,
+    ANN_CONTACT,
+    ANN_DATASET,
+    ANN_DATASET_VERSION,
+    ANN_OWNER,
+    ANN_RISK_TIER,
+)
 from components.k8s.tenancy import WORKLOAD_SA
 from infra.config import TeamSpec, TrainingJobSpec
 
@@ -29,15 +38,6 @@ API = trainer.API
 PATCH_MANAGER = "ml-platform/pulumi"
 DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true", "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
-
-# lineage annotation keys (read by the responsible-AI policy pack)
-ANN_DATASET = "ml-platform/dataset"
-ANN_DATASET_VERSION = "ml-platform/dataset-version"
-ANN_CODE_VERSION = "ml-platform/code-version"
-ANN_CHECKPOINT = "ml-platform/checkpoint-uri"
-ANN_OWNER = "ml-platform/owner"
-ANN_CONTACT = "ml-platform/contact"
-ANN_RISK_TIER = "ml-platform/risk-tier"
 
 
 class TrainingJob(pulumi.ComponentResource):
