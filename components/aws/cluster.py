@@ -41,6 +41,45 @@ def launch_template_metadata(hop_limit: int) -> aws.ec2.LaunchTemplateMetadataOp
     )
 
 
+def root_volume_launch_template(
+    name: str,
+    ctx: PlatformContext,
+    *,
+    description: str,
+    hop_limit: int,
+    disk_size_gb: int,
+    kms_key_arn: pulumi.Input[str],
+    node_tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.ec2.LaunchTemplate:
+    """The launch template of a CPU node group (system, workers): IMDSv2 with `hop_limit`, one encrypted gp3
+    root volume under the platform's EBS key, `node_tags` on the instances, volumes and interfaces."""
+    return aws.ec2.LaunchTemplate(
+        name,
+        description=description,
+        metadata_options=launch_template_metadata(hop_limit=hop_limit),
+        block_device_mappings=[
+            aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=disk_size_gb,
+                    volume_type="gp3",
+                    encrypted="true",
+                    kms_key_id=kms_key_arn,
+                    delete_on_termination="true",
+                ),
+            )
+        ],
+        tag_specifications=[
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=ctx.tags(**node_tags))
+            for t in ("instance", "volume", "network-interface")
+        ],
+        update_default_version=True,
+        tags=ctx.tags(),
+        opts=opts,
+    )
+
+
 class EksCluster(pulumi.ComponentResource):
     cluster: aws.eks.Cluster
     name: pulumi.Output[str]
@@ -178,30 +217,14 @@ class EksCluster(pulumi.ComponentResource):
         ]
 
         sp = ctx.spec.system_pool
-        system_lt = aws.ec2.LaunchTemplate(
+        system_lt = root_volume_launch_template(
             f"{name}-system",
+            ctx,
             description=f"{cluster_name} system nodes",
-            metadata_options=launch_template_metadata(hop_limit=2),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=sp.disk_size_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=keys.arn("ebs"),
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(
-                    resource_type=t, tags=ctx.tags(Name=f"{cluster_name}-system")
-                )
-                for t in ("instance", "volume", "network-interface")
-            ],
-            update_default_version=True,
-            tags=ctx.tags(),
+            hop_limit=2,
+            disk_size_gb=sp.disk_size_gb,
+            kms_key_arn=keys.arn("ebs"),
+            node_tags={"Name": f"{cluster_name}-system"},
             opts=child,
         )
         self.system_nodes = aws.eks.NodeGroup(

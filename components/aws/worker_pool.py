@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import catalog
-from components.aws.cluster import EksCluster, launch_template_metadata
+from components.aws.cluster import EksCluster, root_volume_launch_template
 from components.aws.gpu_pool import CA_TEMPLATE
 from components.aws.kms import KmsKeys
 from components.aws.network import Network
@@ -71,31 +71,15 @@ class WorkerNodePool(pulumi.ComponentResource):
         types = instance_types(pool)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.launch_template = aws.ec2.LaunchTemplate(
+        self.launch_template = root_volume_launch_template(
             name,
+            ctx,
             description=f"{cluster_name} CPU worker nodes",
             # team pods run here: hop limit 1 keeps them off the node role (they get IRSA roles)
-            metadata_options=launch_template_metadata(hop_limit=1),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=pool.disk_size_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=keys.arn("ebs"),
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(
-                    resource_type=t, tags=ctx.tags(Name=f"{cluster_name}-{POOL_NAME}", **{LABEL_ROLE: ROLE_WORKER})
-                )
-                for t in ("instance", "volume", "network-interface")
-            ],
-            update_default_version=True,
-            tags=ctx.tags(),
+            hop_limit=1,
+            disk_size_gb=pool.disk_size_gb,
+            kms_key_arn=keys.arn("ebs"),
+            node_tags={"Name": f"{cluster_name}-{POOL_NAME}", LABEL_ROLE: ROLE_WORKER},
             opts=child,
         )
         lt = self.launch_template
