@@ -12,7 +12,7 @@ STACK  ?= aws-dev
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,workloads,workloads-test,serving]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,workloads,workloads-test,serving,features,pipelines]'
 	touch $(STAMP)
 
 setup: $(STAMP)

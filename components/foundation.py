@@ -148,6 +148,22 @@ class DatabaseRef:
 
 
 @dataclass(frozen=True)
+class OnlineStoreRef:
+    """The feature store's online store: a managed Redis-compatible cache reachable from the cluster only,
+    TLS in transit (`tls`), clients authenticate with the AUTH token held in the cloud's secret manager
+    (`auth_secret`, as `IdentityAccess.secrets` takes it; `auth_secret_property`: the JSON field of its
+    value, None: the whole value). `ca_certificate`: PEM of the server's CA where the cloud's CA is not
+    a public one (Memorystore's per-instance CA); None: the system trust store verifies it."""
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    auth_secret: pulumi.Output[str]
+    auth_secret_property: str | None = None
+    tls: bool = True
+    ca_certificate: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
 class NodePoolRef:
     """What a scheduler needs to place pods on a GPU pool."""
 
@@ -248,6 +264,8 @@ class Foundation(ABC):
     buckets: dict[str, BucketRef]
     registry_urls: dict[str, pulumi.Output[str]]  # repository name -> pushable/pullable URL
     database: DatabaseRef
+    # The feature store's online store (featureStore.enabled); None where the stack has no feature store.
+    online_store: OnlineStoreRef | None = None
     gpu_pools: list[NodePoolRef]
     # The autoscalers to install in the cluster (AWS: cluster-autoscaler for the managed node groups, and
     # Karpenter for the GPU pools where it provisions them); empty: the cloud scales node pools itself.

@@ -615,6 +615,95 @@ class ModelDeploymentSpec(_Model):
         return None if value is None else _pinned_image(value)
 
 
+class OnlineStoreSpec(_Model):
+    """The feature store's online store, provisioned by the foundation: a managed Redis-compatible cache
+    (ElastiCache for Valkey on AWS, Memorystore for Redis on GCP) in the private network, TLS in transit,
+    an AUTH token kept in the cloud's secret manager, encrypted at rest with the platform's key;
+    a replica in another zone with automatic failover in prod."""
+
+    node_type: str | None = Field(
+        default=None, description="AWS cache node type; default: prod cache.r7g.large, else cache.t4g.small"
+    )
+    memory_gb: int | None = Field(default=None, ge=1, le=300, description="GCP capacity; default: prod 5, else 1")
+    replicas: int | None = Field(
+        default=None, ge=0, le=5, description="replicas in other zones (failover); default: prod 1, else 0"
+    )
+
+
+class FeatureStoreSpec(_Model):
+    """Feast: offline store = the datasets bucket (Parquet under features/), online store = the cache
+    above, registry = a schema of the platform database; a feature server in the cluster."""
+
+    enabled: bool = True
+    project: str = Field(default="ml_platform", description="the Feast project of the stack's feature repository")
+    server_replicas: int | None = Field(default=None, ge=1, le=20, description="default: prod 2, else 1")
+    online_store: OnlineStoreSpec = Field(default_factory=OnlineStoreSpec)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9_]{0,62}$", value):
+            raise ValueError(f"'{value}' is not a Feast project name (lowercase letters, digits and '_')")
+        return value
+
+
+class PipelinesSpec(_Model):
+    """Argo Workflows: the controller and the (client-token) server; artifacts go to the artifacts bucket
+    through each team's `pipeline` identity, never through stored credentials."""
+
+    enabled: bool = True
+    archive_ttl_days: int | None = Field(
+        default=None, ge=1, le=400, description="completed workflows are deleted after; default: prod 30, else 7"
+    )
+    parallelism: int = Field(default=20, ge=1, le=1000, description="workflows running at once, cluster-wide")
+
+
+class PipelineGatesSpec(_Model):
+    """The continuous-training pipeline's gates: a failing gate stops the run before the next step."""
+
+    max_null_fraction: float = Field(default=0.01, ge=0.0, le=1.0, description="data validation: nulls per column")
+    max_psi: float = Field(
+        default=0.2, gt=0.0, description="data validation: population stability index of any feature vs. the reference"
+    )
+    min_accuracy: float = Field(default=0.85, ge=0.0, le=1.0, description="evaluation gate")
+    max_demographic_parity_difference: float = Field(default=0.1, ge=0.0, le=1.0, description="fairness gate")
+
+
+class PipelineSpec(_Model):
+    """A continuous-training pipeline (workloads/pipelines): ingest, validate, materialize features, train,
+    evaluate, register, and roll the new version out as a canary of a model deployment of the same team."""
+
+    name: str
+    team: str
+    model: str = Field(description="the modelDeployments[] entry (same team) the new version rolls out to")
+    image: str = Field(description="the pipeline image (the training image: workloads/), pinned")
+    source_uri: str = Field(description="where ingest reads new raw data: an s3:// or gs:// CSV or Parquet object")
+    reference_uri: str = Field(description="the validation reference (the data the live model was trained on)")
+    schedule: str | None = Field(default="0 3 * * 1", description="cron (CronWorkflow); null: run by hand only")
+    timezone: str = "UTC"
+    pool: str | None = Field(default=None, description="GPU pool of the train step; default: the CPU workers")
+    canary_percent: int = Field(default=10, ge=0, le=50, description="traffic share of the new version")
+    gates: PipelineGatesSpec = Field(default_factory=PipelineGatesSpec)
+    code_version: str = Field(description="lineage: git commit of the pipeline and training code")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 40)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _pinned_image(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5 and not value.startswith("@"):
+            raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '0 3 * * 1')")
+        return value
+
+
 class ServicesSpec(_Model):
     """The platform services installed on the cluster; each can be turned off."""
 
@@ -625,6 +714,7 @@ class ServicesSpec(_Model):
     serving: ServingSpec = Field(default_factory=ServingSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    pipelines: PipelinesSpec = Field(default_factory=PipelinesSpec)
 
 
 class PlatformSpec(_Model):
@@ -647,6 +737,8 @@ class PlatformSpec(_Model):
     services: ServicesSpec = Field(default_factory=ServicesSpec)
     training_jobs: list[TrainingJobSpec] = Field(default_factory=list)
     model_deployments: list[ModelDeploymentSpec] = Field(default_factory=list)
+    feature_store: FeatureStoreSpec = Field(default_factory=FeatureStoreSpec)
+    pipelines: list[PipelineSpec] = Field(default_factory=list)
     governance: GovernanceSpec
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -1009,6 +1101,7 @@ def _resolve_services(spec: PlatformSpec) -> list[tuple[str, str]]:
             )
 
     errors += _resolve_models(spec, teams, pools)
+    errors += _resolve_features_and_pipelines(spec, teams, pools)
 
     for i, pool in enumerate(spec.gpu_pools):
         sharing = pool.sharing
@@ -1097,6 +1190,88 @@ def _resolve_models(
                 errors.append(
                     (f"{at}.resources.gpus", f"{res.gpus} GPUs do not fit a '{pool.name}' node ({pool.gpus_per_node})")
                 )
+    return errors
+
+
+def _resolve_features_and_pipelines(
+    spec: PlatformSpec, teams: Mapping[str, TeamSpec], pools: Mapping[str, GpuPoolSpec]
+) -> list[tuple[str, str]]:
+    """Defaults and checks of `featureStore` and `pipelines[]` (components/k8s/feature_store.py, pipelines.py)."""
+    errors: list[tuple[str, str]] = []
+    prod, fs = spec.is_prod, spec.feature_store
+    online = fs.online_store
+    if fs.server_replicas is None:
+        fs.server_replicas = 2 if prod else 1
+    if online.replicas is None:
+        online.replicas = 1 if prod else 0
+    if spec.cloud == "aws":
+        if online.memory_gb is not None:
+            errors.append(("featureStore.onlineStore.memoryGb", "is a GCP setting; on AWS give nodeType"))
+        if online.node_type is None:
+            online.node_type = "cache.r7g.large" if prod else "cache.t4g.small"
+        elif not online.node_type.startswith("cache."):
+            errors.append(("featureStore.onlineStore.nodeType", f"'{online.node_type}' is not a cache.* node type"))
+    else:
+        if online.node_type is not None:
+            errors.append(("featureStore.onlineStore.nodeType", "is an AWS setting; on GCP give memoryGb"))
+        if online.memory_gb is None:
+            online.memory_gb = 5 if prod else 1
+        if online.replicas > 0 and online.memory_gb < 5:
+            errors.append(
+                ("featureStore.onlineStore.memoryGb", "Memorystore read replicas need at least 5 GB: raise memoryGb")
+            )
+    if prod and fs.enabled and online.replicas == 0:
+        errors.append(("featureStore.onlineStore.replicas", "prod keeps a replica in another zone: at least 1"))
+
+    svc = spec.services
+    if svc.pipelines.archive_ttl_days is None:
+        svc.pipelines.archive_ttl_days = 30 if prod else 7
+    scheme = {"aws": "s3", "gcp": "gs"}[spec.cloud]
+    models = {(m.team, m.name): m for m in spec.model_deployments}
+    errors += _check_unique("pipelines", [f"{p.team}/{p.name}" for p in spec.pipelines])
+    for i, pipe in enumerate(spec.pipelines):
+        at = f"pipelines[{i}]"
+        if not svc.pipelines.enabled:
+            errors.append((at, "pipelines need services.pipelines enabled (Argo Workflows)"))
+        if not fs.enabled:
+            errors.append((at, "the continuous-training pipeline materializes features: enable featureStore"))
+        if not svc.mlflow.enabled:
+            errors.append((at, "the pipeline registers models in MLflow: enable services.mlflow"))
+        if pipe.team not in teams:
+            errors.append((f"{at}.team", f"no team '{pipe.team}' in this stack ({', '.join(teams) or 'none'})"))
+        model = models.get((pipe.team, pipe.model))
+        if model is None:
+            known = ", ".join(m.name for m in spec.model_deployments if m.team == pipe.team) or "none"
+            errors.append((f"{at}.model", f"no model deployment '{pipe.model}' of team '{pipe.team}' ({known})"))
+        elif model.canary is not None:
+            errors.append(
+                (
+                    f"{at}.model",
+                    f"'{pipe.model}' declares a canary, but this pipeline rolls its new versions out as the canary: "
+                    "remove the canary block of the model deployment",
+                )
+            )
+        elif model.image is not None:
+            errors.append(
+                (f"{at}.model", f"'{pipe.model}' serves a custom image: the pipeline rolls out runtime models")
+            )
+        for key in ("source_uri", "reference_uri"):
+            uri = getattr(pipe, key)
+            match = _MODEL_URI.match(uri)
+            if match is None or not uri.startswith(f"{scheme}://"):
+                errors.append((f"{at}.{to_camel(key)}", f"'{uri}' is not a {scheme}:// URI of an object"))
+            elif not match["key"].startswith(f"teams/{pipe.team}/"):
+                errors.append(
+                    (
+                        f"{at}.{to_camel(key)}",
+                        f"'{uri}' is outside teams/{pipe.team}/: the team's pipeline identity reads only its own "
+                        "prefix of the datasets bucket",
+                    )
+                )
+        if pipe.pool is not None and pipe.pool not in pools:
+            errors.append((f"{at}.pool", f"no GPU pool '{pipe.pool}' ({', '.join(pools) or 'none'})"))
+        if pipe.pool is None and not spec.worker_pool.enabled:
+            errors.append((f"{at}.pool", "no worker pool for the CPU steps: enable workerPool or name a GPU pool"))
     return errors
 
 

@@ -2,8 +2,9 @@
 
 The estimator reads the recorded resources, not the stack file, so it prices exactly what
 `pulumi up` would create: node groups at their min and max size (the system, CPU worker and GPU pools;
-spot at the catalog's estimated spot factor), the control plane, NAT gateways, interface endpoints and
-the database. Storage, data transfer and load balancers depend on use and are left out (the table says so).
+spot at the catalog's estimated spot factor), the control plane, NAT gateways, interface endpoints, the
+database and the feature online store. Storage, data transfer and load balancers depend on use and are
+left out (the table says so).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ EXCLUDED = "storage, data transfer, NAT data processing and load balancers (usag
 @dataclass(frozen=True)
 class CostItem:
     name: str
-    kind: str  # gpu-pool | node-pool | control-plane | nat | vpc-endpoint | database
+    kind: str  # gpu-pool | node-pool | control-plane | nat | vpc-endpoint | database | online-store
     hourly_min: float
     hourly_max: float
     detail: str = ""
@@ -160,6 +161,34 @@ def _aws_database(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
     yield CostItem("model registry database", "database", rate, rate, f"{cls}{' multi-AZ' if multi else ''}")
 
 
+# ElastiCache for Valkey node-based on-demand, us-east-1, USD per node-hour: the Redis OSS list price less
+# the 20% AWS takes off Valkey nodes. Source: aws.amazon.com/elasticache/pricing, recorded 2026-11-24 (not
+# re-verified). Compute only: snapshot storage beyond the free allowance and data transfer are usage-based.
+_ELASTICACHE_VALKEY_USD_HOUR: dict[str, float] = {
+    "cache.t4g.micro": 0.0128,
+    "cache.t4g.small": 0.0256,
+    "cache.t4g.medium": 0.052,
+    "cache.m7g.large": 0.1264,
+    "cache.m7g.xlarge": 0.252,
+    "cache.m7g.2xlarge": 0.504,
+    "cache.r7g.large": 0.1752,
+    "cache.r7g.xlarge": 0.3496,
+    "cache.r7g.2xlarge": 0.6984,
+    "cache.r7g.4xlarge": 1.3968,
+}
+
+
+def _aws_online_store(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    """ElastiCache bills every node of the replication group (primary and replicas) per node-hour."""
+    node, nodes = r.inputs.get("nodeType", "?"), int(r.inputs.get("numCacheClusters", 1))
+    price = _ELASTICACHE_VALKEY_USD_HOUR.get(node)
+    if price is None:
+        known = ", ".join(sorted(_ELASTICACHE_VALKEY_USD_HOUR))
+        raise LookupError(f"no price for ElastiCache node type {node!r} (known: {known})")
+    detail = f"ElastiCache {node} x {nodes}{' multi-AZ' if r.inputs.get('multiAzEnabled') else ''}"
+    yield CostItem("feature online store", "online-store", price * nodes, price * nodes, detail)
+
+
 def _karpenter_node_pool(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
     """A Karpenter NodePool: zero nodes when idle (Karpenter launches only for pending pods), at most
     its GPU limit divided by the GPUs of its one instance type."""
@@ -214,17 +243,52 @@ def _gcp_database(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
     yield CostItem("model registry database", "database", rate, rate, f"{tier}{' regional HA' if regional else ''}")
 
 
+# Memorystore for Redis, us-central1, USD per GB-hour of provisioned capacity by capacity tier (upper bound
+# in GB): (Basic, Standard). Standard Tier with read replicas bills every node (primary + replicas) at the
+# Basic rate of its tier. Source: cloud.google.com/memorystore/docs/redis/pricing, recorded 2026-11
+# (not re-verified). Read replicas need >= 5 GB, so the M1 Standard rate applies only without them.
+_MEMORYSTORE_GB_HOUR: tuple[tuple[int, float, float], ...] = (
+    (4, 0.049, 0.064),  # M1: 1-4 GB
+    (10, 0.027, 0.054),  # M2: 5-10 GB
+    (35, 0.023, 0.046),  # M3: 11-35 GB
+    (100, 0.019, 0.038),  # M4: 36-100 GB
+    (300, 0.016, 0.032),  # M5: 101-300 GB
+)
+
+
+def memorystore_hourly(memory_gb: int, tier: str, replicas: int, read_replicas: bool) -> float:
+    """On-demand hourly price of a Memorystore for Redis instance (capacity only)."""
+    basic, standard = next((b, s) for top, b, s in _MEMORYSTORE_GB_HOUR if memory_gb <= top)
+    if tier == "BASIC":
+        return memory_gb * basic
+    if read_replicas:
+        return memory_gb * basic * (1 + max(replicas, 1))
+    return memory_gb * standard
+
+
+def _gcp_online_store(r: ResourceRecord, syn: Synthesis) -> Iterable[CostItem]:
+    i = r.inputs
+    gb, tier = int(i.get("memorySizeGb", 0)), i.get("tier", "BASIC")
+    read_replicas = i.get("readReplicasMode") == "READ_REPLICAS_ENABLED"
+    replicas = int(i.get("replicaCount", 1 if tier == "STANDARD_HA" else 0) or 0)
+    rate = memorystore_hourly(gb, tier, replicas, read_replicas)
+    detail = f"Memorystore {gb} GB {tier.lower()}" + (f" + {replicas} replica(s)" if tier == "STANDARD_HA" else "")
+    yield CostItem("feature online store", "online-store", rate, rate, detail)
+
+
 PRICERS: dict[str, Callable[[ResourceRecord, Synthesis], Iterable[CostItem]]] = {
     "aws:eks/nodeGroup:NodeGroup": _aws_node_group,
     "aws:eks/cluster:Cluster": _aws_cluster,
     "aws:ec2/natGateway:NatGateway": _aws_nat,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_endpoint,
     "aws:rds/instance:Instance": _aws_database,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _aws_online_store,
     "kubernetes:karpenter.sh/v1:NodePool": _karpenter_node_pool,
     "gcp:container/nodePool:NodePool": _gcp_node_pool,
     "gcp:container/cluster:Cluster": _gcp_cluster,
     "gcp:compute/routerNat:RouterNat": _gcp_nat,
     "gcp:sql/databaseInstance:DatabaseInstance": _gcp_database,
+    "gcp:redis/instance:Instance": _gcp_online_store,
 }
 
 
@@ -234,6 +298,6 @@ def estimate(syn: Synthesis) -> CostEstimate:
         pricer = PRICERS.get(record.type)
         if pricer is not None:
             items.extend(pricer(record, syn))
-    order = ["gpu-pool", "node-pool", "control-plane", "database", "nat", "vpc-endpoint"]
+    order = ["gpu-pool", "node-pool", "control-plane", "database", "online-store", "nat", "vpc-endpoint"]
     items.sort(key=lambda i: (order.index(i.kind) if i.kind in order else len(order), i.name))
     return CostEstimate(items)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:ecr/repository:Repository": self._ecr_repository,
             "aws:rds/instance:Instance": self._rds_instance,
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
+            "aws:secretsmanager/secret:Secret": self._secret,
+            "random:index/randomPassword:RandomPassword": self._random_password,
         }
         # AWS resources whose id has a typed prefix (vpc-..., subnet-...).
         self._id_prefixes = {
@@ -305,3 +309,49 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _log_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         group = self._auto_name(name, inputs)
         return group, {**inputs, "name": group, "arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{group}"}
+
+    def _replication_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Cluster mode disabled: `master.` / `replica.` endpoints (the TLS-enabled naming)."""
+        group = str(inputs.get("replicationGroupId") or f"{name}-{_hex(name, 7)}").lower()
+        suffix = f"{_hex(name, 6)}.{_region_code(self.region)}.cache.amazonaws.com"
+        clusters = int(inputs.get("numCacheClusters", 1))
+        return group, {
+            **inputs,
+            "replicationGroupId": group,
+            "arn": f"arn:aws:elasticache:{self.region}:{ACCOUNT_ID}:replicationgroup:{group}",
+            "primaryEndpointAddress": f"master.{group}.{suffix}",
+            "readerEndpointAddress": f"replica.{group}.{suffix}",
+            "port": inputs.get("port", 6379),
+            "memberClusters": [f"{group}-{i + 1:03d}" for i in range(clusters)],
+            "clusterEnabled": False,
+            "engineVersionActual": f"{inputs.get('engineVersion', '9.1')}.0",
+        }
+
+    def _secret(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Secrets Manager appends six random characters to the name in the ARN; the id is the ARN."""
+        secret = self._auto_name(name, inputs)
+        arn = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{secret}-{_hex(name + 'suffix', 6)}"
+        return arn, {**inputs, "name": secret, "arn": arn}
+
+    def _random_password(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A deterministic password of the requested length from the requested character classes."""
+        classes = [
+            string.ascii_lowercase if inputs.get("lower", True) else "",
+            string.ascii_uppercase if inputs.get("upper", True) else "",
+            string.digits if inputs.get("numeric", True) else "",
+            inputs.get("overrideSpecial", "!@#$%&*()-_=+[]{}<>:?") if inputs.get("special", True) else "",
+        ]
+        alphabet = "".join(classes)
+        digest = hashlib.sha512(name.encode()).digest()
+        length = int(inputs.get("length", 16))
+        result = "".join(alphabet[digest[i % len(digest)] % len(alphabet)] for i in range(length))
+        return "none", {**inputs, "result": result, "bcryptHash": f"$2a$10${_hex(name, 53)}"}
+
+
+def _region_code(region: str) -> str:
+    """ElastiCache's short region code in endpoints: us-east-1 -> use1, ap-southeast-2 -> apse2."""
+    *area, direction, number = region.split("-")
+    words = {"north": "n", "south": "s", "east": "e", "west": "w", "central": "c"}
+    pole = next((w for w in ("north", "south") if direction.startswith(w) and direction != w), None)
+    short = words[pole] + words.get(direction[len(pole) :], "") if pole else words.get(direction, direction[:1])
+    return f"{''.join(area)}{short}{number}"

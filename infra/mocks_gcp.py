@@ -332,6 +332,62 @@ def _secret(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> tuple[str, d
     }
 
 
+def _redis_instance(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Memorystore for Redis: an address from the peered range, port 6378 with TLS (6379 without), a
+    UUID AUTH string when AUTH is on, the per-instance server CA when TLS is on."""
+    n, region = _name(name, inputs), inputs.get("region") or m.region
+    rid = f"projects/{m.project}/locations/{region}/instances/{n}"
+    tls = inputs.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"
+    replicas = inputs.get("readReplicasMode") == "READ_REPLICAS_ENABLED"
+    base = f"172.{16 + _byte(name, 0) % 16}.{_byte(name, 1) % 16 * 16 + 8}"  # in the peered range
+    zone = inputs.get("locationId") or zones(region)[0]
+    nodes = [{"id": "node-0", "zone": zone}]
+    if inputs.get("tier") == "STANDARD_HA":
+        others = [z for z in zones(region) if z != zone] or [zone]
+        count = int(inputs.get("replicaCount") or 1)
+        nodes += [{"id": f"node-{i + 1}", "zone": others[i % len(others)]} for i in range(count)]
+    auth = ""
+    if inputs.get("authEnabled"):
+        h = _hex(name + "auth", 32)
+        auth = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+    state: dict[str, Any] = {
+        **inputs,
+        "name": n,
+        "region": region,
+        "project": m.project,
+        "locationId": zone,
+        "currentLocationId": zone,
+        "host": f"{base}.4",
+        "port": 6378 if tls else 6379,
+        "reservedIpRange": f"{base}.0/28" if replicas else f"{base}.0/29",
+        "authString": auth,
+        "serverCaCerts": [
+            {
+                "cert": CA_PEM.decode(),
+                "createTime": "2026-01-01T00:00:00Z",
+                "expireTime": "2036-01-01T00:00:00Z",
+                "serialNumber": _digits(name + "ca", 12),
+                "sha1Fingerprint": _hex(name + "ca", 40),
+            }
+        ]
+        if tls
+        else [],
+        "persistenceIamIdentity": f"serviceAccount:service-{_project_number()}@{AGENT_DOMAINS['redis.googleapis.com']}",
+        "nodes": nodes,
+        "readEndpoint": f"{base}.5" if replicas else "",
+        "readEndpointPort": (6378 if tls else 6379) if replicas else 0,
+        "createTime": "2026-01-01T00:00:00Z",
+        "effectiveLabels": inputs.get("labels") or {},
+    }
+    return rid, state
+
+
+def _secret_version(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    secret = _last(inputs.get("secret"), "secret")
+    rid = f"projects/{_project_number()}/secrets/{secret}/versions/1"
+    return rid, {**inputs, "name": rid, "version": "1", "enabled": True, "createTime": "2026-01-01T00:00:00Z"}
+
+
 _RESOURCES: dict[str, Handler] = {
     "gcp:compute/network:Network": _network,
     "gcp:compute/subnetwork:Subnetwork": _subnetwork,
@@ -351,6 +407,8 @@ _RESOURCES: dict[str, Handler] = {
     "gcp:sql/database:Database": _sql_database,
     "gcp:sql/user:User": _sql_user,
     "gcp:secretmanager/secret:Secret": _secret,
+    "gcp:secretmanager/secretVersion:SecretVersion": _secret_version,
+    "gcp:redis/instance:Instance": _redis_instance,
 }
 
 

@@ -106,7 +106,7 @@ def test_bring_your_own_vpc_creates_no_network():
 
 def test_kms_keys_rotate_and_have_no_wildcard_principal(aws_prod):
     keys = aws_prod.of_type("aws:kms/key:Key")
-    assert len(keys) == 6
+    assert len(keys) == 7  # six purposes + the feature online store's (components/aws/cache.py)
     for key in keys:
         assert key.inputs["enableKeyRotation"] is True
         assert key.inputs["deletionWindowInDays"] == 30
@@ -319,7 +319,11 @@ def test_buckets_protected_in_prod_and_disposable_in_dev(aws_dev, aws_prod):
 
 def test_ecr_repositories(aws_prod):
     repos = aws_prod.of_type("aws:ecr/repository:Repository")
-    assert {r.inputs["name"] for r in repos} == {"mlp-aws-prod/training", "mlp-aws-prod/serving"}
+    assert {r.inputs["name"] for r in repos} == {
+        "mlp-aws-prod/training",
+        "mlp-aws-prod/serving",
+        "mlp-aws-prod/pipelines",
+    }
     for r in repos:
         assert r.inputs["imageTagMutability"] == "IMMUTABLE"
         assert r.inputs["imageScanningConfiguration"] == {"scanOnPush": True}

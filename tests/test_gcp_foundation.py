@@ -132,6 +132,7 @@ def test_kms_keys_rotate_within_90_days_and_only_service_agents_use_them(syn: Sy
         "registry",
         "database",
         "secrets",
+        "cache",  # the feature store's online store (tests/test_online_store_gcp.py)
     }
     for key in keys:
         assert _seconds(key.inputs["rotationPeriod"]) <= 90 * 86400, key.name
@@ -147,6 +148,7 @@ def test_kms_keys_rotate_within_90_days_and_only_service_agents_use_them(syn: Sy
         "registry": f"serviceAccount:service-{n}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
         "database": f"serviceAccount:service-{n}@gcp-sa-cloud-sql.iam.gserviceaccount.com",
         "secrets": f"serviceAccount:service-{n}@gcp-sa-secretmanager.iam.gserviceaccount.com",
+        "cache": f"serviceAccount:service-{n}@cloud-redis.iam.gserviceaccount.com",
     }
     assert {g.inputs["role"] for g in grants} == {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}
 
@@ -370,7 +372,7 @@ def test_database_is_private_tls_only_backed_up_and_encrypted(syn: Synthesis) ->
     assert syn.one("gcp:sql/database:Database").inputs["name"] == "mlflow"
     user = syn.one("gcp:sql/user:User").inputs
     assert "password" not in user  # set out of band, never in state
-    secret = syn.one("gcp:secretmanager/secret:Secret").inputs
+    secret = syn.one("gcp:secretmanager/secret:Secret", "mlp-gcp-db-admin-password").inputs
     replicas = secret["replication"]["userManaged"]["replicas"]
     assert [r["location"] for r in replicas] == [syn.spec.region]
     assert replicas[0]["customerManagedEncryption"]["kmsKeyName"].endswith("-secrets")

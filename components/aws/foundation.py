@@ -1,4 +1,5 @@
-"""The AWS foundation: KMS, network, EKS with GPU pools, buckets, ECR, RDS and workload identity.
+"""The AWS foundation: KMS, network, EKS with GPU pools, buckets, ECR, RDS, the feature online store
+(ElastiCache) and workload identity.
 
 Implements `components.foundation.Foundation`, the only thing the layers above see.
 """
@@ -12,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws import iam
+from components.aws.cache import OnlineStore
 from components.aws.cluster import EksCluster
 from components.aws.database import Database
 from components.aws.gpu_pool import GpuNodePool, node_pool_ref
@@ -49,6 +51,7 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
     storage: Buckets
     registry: Registry
     db: Database
+    cache: OnlineStore | None
     pools: list[GpuNodePool]
     workers: WorkerNodePool | None
 
@@ -102,6 +105,11 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.storage = Buckets(f"{name}-buckets", ctx, self.account, self.keys.arn("storage"), opts=child)
         self.registry = Registry(f"{name}-ecr", ctx, self.keys.arn("registry"), opts=child)
         self.db = Database(f"{name}-db", ctx, self.network, self.keys, self.eks.security_group_id, opts=child)
+        self.cache = None
+        if spec.feature_store.enabled:
+            self.cache = OnlineStore(
+                f"{name}-online-store", ctx, self.network, self.keys, self.eks.security_group_id, opts=child
+            )
 
         self.kube_provider = self.eks.provider
         self.cluster_name = self.eks.name
@@ -110,6 +118,7 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
         self.registry_urls = self.registry.urls
         # The RDS-managed master secret is JSON {"username", "password"}.
         self.database = dataclasses.replace(self.db.ref, password_property="password")
+        self.online_store = self.cache.ref if self.cache else None
         self.gpu_pools = [p.ref for p in self.pools] if self.pools else [node_pool_ref(p) for p in spec.gpu_pools]
         self.register_outputs({"cluster_name": self.cluster_name})
 
@@ -159,15 +168,17 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
                 )
             )
         if access.secrets:
-            # Exactly the named secrets, read-only. The platform's secrets (the RDS-managed master
-            # secret) are encrypted with the database key: decrypt only through Secrets Manager and
-            # only for these secrets (Secrets Manager puts the secret ARN in the encryption context).
+            # Exactly the named secrets, read-only. The platform's secrets are encrypted with the
+            # database key (the RDS-managed master secret) and the cache key (the online store's AUTH
+            # token): decrypt only through Secrets Manager and only for these secrets (Secrets Manager
+            # puts the secret ARN in the encryption context), so listing both keys opens nothing else.
             secrets = list(access.secrets)
             statements.append(iam.allow(SECRETS_READ, secrets, sid="ReadSecrets"))
+            secret_keys = [self.keys.arn("database")] + ([self.keys.arn("cache")] if self.cache else [])
             statements.append(
                 iam.allow(
                     ["kms:Decrypt"],
-                    [self.keys.arn("database")],
+                    secret_keys,
                     sid="SecretKeyThroughSecretsManager",
                     StringEquals={
                         "kms:ViaService": f"secretsmanager.{self.account.region}.{self.account.dns_suffix}",

@@ -10,7 +10,12 @@ import pulumi_aws as aws
 from components.aws import iam
 from components.context import PlatformContext
 
-PURPOSES = ("cluster", "storage", "logs", "registry", "database", "ebs")
+PURPOSES = ("cluster", "storage", "logs", "registry", "database", "ebs", "cache")
+
+
+def needed(purpose: str, ctx: PlatformContext) -> bool:
+    """Whether the stack uses a key for `purpose`: the online store's only with the feature store on."""
+    return purpose != "cache" or ctx.spec.feature_store.enabled
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ class KmsKeys(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ml-platform:aws:KmsKeys", name, None, opts)
         self.keys = {}
-        for purpose in PURPOSES:
+        for purpose in [p for p in PURPOSES if needed(p, ctx)]:
             key = aws.kms.Key(
                 f"{name}-{purpose}",
                 description=f"ml-platform {ctx.stack}: {purpose}",

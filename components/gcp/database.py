@@ -54,6 +54,9 @@ class Database(pulumi.ComponentResource):
     instance: gcp.sql.DatabaseInstance
     secret: gcp.secretmanager.Secret
     ref: DatabaseRef
+    # The private services access peering (owned network only), which Memorystore reuses: None in a
+    # network the platform does not own, whose owner set it up.
+    psa_connection: gcp.servicenetworking.Connection | None
 
     def __init__(
         self,
@@ -70,8 +73,9 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         depends: list[pulumi.Resource] = [*keys.ready("database")]
+        self.psa_connection = None
         if network.owned:
-            # Private services access: Google's service producers (Cloud SQL) get a range in the VPC.
+            # Private services access: Google's service producers (Cloud SQL, Memorystore) get a range in the VPC.
             psa_range = gcp.compute.GlobalAddress(
                 f"{name}-psa",
                 name=f"{ctx.prefix}-psa",
@@ -92,6 +96,7 @@ class Database(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=psa_range),
             )
             depends.append(connection)
+            self.psa_connection = connection
 
         retention = db.backup_retention_days or (14 if ctx.prod else 7)
         self.instance = gcp.sql.DatabaseInstance(

@@ -1,5 +1,5 @@
-"""The GCP foundation: Cloud KMS, VPC, GKE with GPU pools, GCS, Artifact Registry, Cloud SQL and
-Workload Identity.
+"""The GCP foundation: Cloud KMS, VPC, GKE with GPU pools, GCS, Artifact Registry, Cloud SQL,
+Memorystore (the feature store's online store) and Workload Identity.
 
 Implements `components.foundation.Foundation`, the only thing the layers above see. Every resource
 goes through one explicit `gcp.Provider` (project + region); labels are set on each labelable
@@ -17,6 +17,7 @@ import pulumi_gcp as gcp
 
 from components.context import PlatformContext
 from components.foundation import Foundation, IdentityAccess, IdentityBinding
+from components.gcp.cache import OnlineStore
 from components.gcp.cluster import GkeCluster, service_account_id
 from components.gcp.database import Database
 from components.gcp.gpu_pool import GpuNodePool
@@ -64,6 +65,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
     storage: Buckets
     registry: Registry
     db: Database
+    cache: OnlineStore | None
     pools: list[GpuNodePool]
     workers: WorkerNodePool | None
 
@@ -143,6 +145,18 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
             opts=child,
         )
         self.db = Database(f"{name}-db", ctx, self.project, network=self.network, keys=self.keys, opts=child)
+        # The feature store's online store, on the database's private services access peering.
+        self.cache = None
+        if spec.feature_store.enabled:
+            self.cache = OnlineStore(
+                f"{name}-online-store",
+                ctx,
+                self.project,
+                network=self.network,
+                keys=self.keys,
+                peering=self.db.psa_connection,
+                opts=child,
+            )
 
         self.kube_provider = self.gke.provider
         self.cluster_name = self.gke.name
@@ -150,6 +164,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         self.buckets = self.storage.refs
         self.registry_urls = self.registry.urls
         self.database = self.db.ref
+        self.online_store = self.cache.ref if self.cache else None
         self.gpu_pools = [p.ref for p in self.pools]
         self.node_autoscalers = ()  # GKE's cluster autoscaler scales the node pools (autoscaling blocks)
         self._child = child

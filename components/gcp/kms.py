@@ -2,7 +2,7 @@
 
 Each key is usable only by the Google service agent of the service that encrypts with it (GKE for
 application-layer secrets encryption, Compute Engine for node boot disks, Cloud Storage, Artifact
-Registry, Cloud SQL, Secret Manager), never by people or workloads: a reader of a bucket needs no
+Registry, Cloud SQL, Secret Manager, Memorystore), never by people or workloads: a reader of a bucket needs no
 KMS permission, the storage service agent decrypts for it. Service agents that Google creates only
 on first use (Cloud SQL, Artifact Registry, Secret Manager) are created explicitly with
 `gcp.projects.ServiceIdentity` so the key grant never races the agent's creation.
@@ -32,6 +32,7 @@ PURPOSES: dict[str, str] = {
     "registry": "artifactregistry.googleapis.com",
     "database": "sqladmin.googleapis.com",
     "secrets": "secretmanager.googleapis.com",
+    "cache": "redis.googleapis.com",  # the feature store's online store (Memorystore), with featureStore only
 }
 
 # Service agent email domains, per service (service-PROJECT_NUMBER@DOMAIN).
@@ -42,6 +43,7 @@ AGENT_DOMAINS: dict[str, str] = {
     "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
     "sqladmin.googleapis.com": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
     "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
+    "redis.googleapis.com": "cloud-redis.iam.gserviceaccount.com",  # exists once the Redis API is enabled
 }
 # Agents that only exist after the first API call that needs them: created explicitly.
 LAZY_AGENTS = ("artifactregistry.googleapis.com", "sqladmin.googleapis.com", "secretmanager.googleapis.com")
@@ -99,6 +101,8 @@ class KmsKeys(pulumi.ComponentResource):
             agents[service] = identity.email
         self.keys, self.grants = {}, {}
         for purpose, service in PURPOSES.items():
+            if purpose == "cache" and not ctx.spec.feature_store.enabled:
+                continue  # no online store, no key (a Cloud KMS key can never be deleted)
             key = gcp.kms.CryptoKey(
                 f"{name}-{purpose}",
                 name=f"{ctx.prefix}-{purpose}",
