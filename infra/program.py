@@ -42,6 +42,22 @@ def run() -> MlPlatform:
     models = platform.services.model_deployments
     if models:
         pulumi.export("modelEndpoints", {key: m.url for key, m in models.items()})
+    if f.online_store is not None:
+        pulumi.export(
+            "onlineStoreEndpoint", pulumi.Output.concat(f.online_store.host, ":", f.online_store.port.apply(str))
+        )
+        pulumi.export("onlineStoreSecret", f.online_store.auth_secret)
+    feature_store = getattr(platform.services, "feature_store", None)
+    if feature_store is not None:
+        pulumi.export(
+            "featureStore",
+            {"featureServer": feature_store.feature_server_url, "registry": feature_store.registry_address},
+        )
+    pipelines = platform.services.training_pipelines
+    if pipelines:
+        pulumi.export(
+            "pipelines", {key: {"template": p.template_name, "schedule": p.schedule} for key, p in pipelines.items()}
+        )
     pulumi.export(
         "gpuPools",
         [

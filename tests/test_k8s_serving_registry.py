@@ -69,7 +69,9 @@ def _db_secret_id(syn: Synthesis) -> str:
         return (
             f"arn:aws:secretsmanager:{syn.spec.region}:{ACCOUNT_ID}:secret:rds!db-{_uuid(db.name)}-{_hex(db.name, 6)}"
         )
-    (secret,) = syn.of_type("gcp:secretmanager/secret:Secret")
+    (secret,) = [
+        s for s in syn.of_type("gcp:secretmanager/secret:Secret") if s.inputs["secretId"].endswith("-admin-password")
+    ]
     return f"projects/{syn.spec.project}/secrets/{secret.inputs['secretId']}"
 
 
@@ -526,6 +528,9 @@ def variants() -> dict[str, Synthesis]:
     off = raw_platform("aws-dev")
     off.setdefault("services", {}).update({"serving": {"enabled": False}, "mlflow": {"enabled": False}})
     off.pop("modelDeployments")  # nothing to serve them
+    # the feature store and pipelines read their own cloud secrets through External Secrets: off too
+    off["featureStore"] = {"enabled": False}
+    off["services"]["pipelines"] = {"enabled": False}
     tls = raw_platform("gcp-prod")
     tls.setdefault("services", {}).update(
         {
@@ -538,6 +543,9 @@ def variants() -> dict[str, Synthesis]:
             "mlflow": {"enabled": False},
         }
     )
+    tls.pop("pipelines")  # they register in MLflow
+    tls["featureStore"] = {"enabled": False}  # it reads the database and cache secrets
+    tls["services"]["pipelines"] = {"enabled": False}  # the teams' pipelines read the cache secret
     return {"off": synth_platform(off, "aws-dev"), "tls": synth_platform(tls, "gcp-prod")}
 
 

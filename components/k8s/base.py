@@ -39,6 +39,8 @@ NS_CERT_MANAGER = "cert-manager"
 NS_KSERVE = "kserve"
 NS_MLFLOW = "mlflow"
 NS_MONITORING = "monitoring"
+NS_FEAST = "feast"
+NS_ARGO = "argo"
 
 # Priority classes (Kueue WorkloadPriorityClass and scheduling PriorityClass share the values):
 # serving outranks training, so a traffic spike can take GPUs back from a batch job, never the reverse.

@@ -182,6 +182,7 @@ class ModelDeployment(pulumi.ComponentResource):
         priority_class: bool,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions,
+        canary_managed_by_pipeline: bool = False,
     ) -> None:
         super().__init__("ml-platform:k8s:ModelDeployment", name, None, opts)
         self.namespace, self.service_name = team.name, model.name
@@ -302,7 +303,14 @@ class ModelDeployment(pulumi.ComponentResource):
                 annotations={"serving.kserve.io/deploymentMode": "Standard", **annotations},
             ),
             spec,
-            after,
+            # a continuous-training pipeline's rollout step sets the canary (components/k8s/training_pipeline.py):
+            # `pulumi up` must not take it away again
+            pulumi.ResourceOptions.merge(
+                after,
+                pulumi.ResourceOptions(ignore_changes=["spec.canary", f'metadata.annotations["{ANN_CANARY_VERSION}"]']),
+            )
+            if canary_managed_by_pipeline
+            else after,
         )
 
         # -- the network: the gateway (and Prometheus) reach this model's pods, nothing else ------------

@@ -2,9 +2,10 @@
 
 Order matters only through explicit dependencies: secrets and the monitoring stack first (its CRDs carry the
 ServiceMonitors and rules of everything else), then the GPU runtime and node autoscaling, Kueue and
-the training operator, secrets, serving and the model registry, then the team namespaces that
-point at all of them (queues, network allowances, identities), and last what runs in them: the
-stack's training jobs (`trainingJobs[]`) and model deployments (`modelDeployments[]`).
+the training operator, secrets, serving, the model registry and the feature store, then the team
+namespaces that point at all of them (queues, network allowances, identities) and Argo Workflows with
+each team's pipeline identity, and last what runs in them: the stack's training jobs (`trainingJobs[]`),
+model deployments (`modelDeployments[]`) and continuous-training pipelines (`pipelines[]`).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class PlatformServices(pulumi.ComponentResource):
                 opts=child,
             )
 
-        # cloud secrets and in-cluster generated credentials (MLflow's database password, Grafana's admin)
+        # cloud secrets and in-cluster generated credentials (MLflow's database password, Grafana's admin,
+        # Feast's database password and cache token)
         self.secrets = None
-        if spec.mlflow.enabled or spec.monitoring.enabled:
+        if spec.mlflow.enabled or spec.monitoring.enabled or ctx.spec.feature_store.enabled:
             from components.k8s.secrets import ExternalSecrets
 
             self.secrets = ExternalSecrets("external-secrets", svc, child)
@@ -102,12 +104,29 @@ class PlatformServices(pulumi.ComponentResource):
                 "mlflow", svc, secrets=self.secrets, monitoring=self.monitoring, opts=child
             )
 
+        # Feast: registry server and feature server, on the foundation's database, cache and datasets bucket
+        self.feature_store = None
+        if ctx.spec.feature_store.enabled and foundation.online_store is not None and self.secrets is not None:
+            from components.k8s.feature_store import FeatureStore
+
+            self.feature_store = FeatureStore(
+                "feast", svc, secrets=self.secrets, monitoring=self.monitoring, kueue=self.kueue, opts=child
+            )
+
         from components.k8s.tenancy import TeamNamespace
 
         self.teams = {
             team.name: TeamNamespace(f"team-{team.name}", svc, team, services=self, opts=child)
             for team in ctx.spec.teams
         }
+        # Argo Workflows, and each team's `pipeline` identity and rights (needs the team namespaces)
+        self.pipelines = None
+        if spec.pipelines.enabled:
+            from components.k8s.pipelines import Pipelines
+
+            self.pipelines = Pipelines(
+                "pipelines", svc, teams=self.teams, secrets=self.secrets, monitoring=self.monitoring, opts=child
+            )
         # what runs in the team namespaces: the stack's training jobs and model deployments
         teams = {t.name: t for t in ctx.spec.teams}
         pools = {p.name: p for p in foundation.gpu_pools}
@@ -128,6 +147,7 @@ class PlatformServices(pulumi.ComponentResource):
                     tracking_uri=self.model_registry.service_url if self.model_registry is not None else None,
                 )
         self.model_deployments = {}
+        pipeline_models = {(p.team, p.model) for p in ctx.spec.pipelines}  # their canary is the pipeline's
         if ctx.spec.model_deployments and self.serving is not None:
             from components.k8s.model_deployment import ModelDeployment
 
@@ -142,6 +162,27 @@ class PlatformServices(pulumi.ComponentResource):
                     monitoring=self.monitoring,
                     priority_class=self.kueue is not None,  # the ml-serving PriorityClass comes with Kueue
                     depends_on=[self.teams[model.team], self.serving],
+                    opts=child,
+                    canary_managed_by_pipeline=(model.team, model.name) in pipeline_models,
+                )
+        # the continuous-training pipelines (`pipelines[]`): Argo objects in the team namespaces
+        self.training_pipelines = {}
+        argo, feature_store = self.pipelines, self.feature_store
+        if ctx.spec.pipelines and argo is not None and feature_store is not None and self.model_registry is not None:
+            from components.k8s.training_pipeline import TrainingPipeline
+
+            models = {(m.team, m.name): m for m in ctx.spec.model_deployments}
+            for pipe in ctx.spec.pipelines:
+                self.training_pipelines[f"{pipe.team}/{pipe.name}"] = TrainingPipeline(
+                    f"pipeline-{pipe.team}-{pipe.name}",
+                    svc,
+                    pipe,
+                    team=teams[pipe.team],
+                    model=models[(pipe.team, pipe.model)],
+                    pool=pools[pipe.pool] if pipe.pool else None,
+                    tracking_uri=self.model_registry.service_url,
+                    registry_address=feature_store.registry_address,
+                    depends_on=[self.teams[pipe.team], argo],
                     opts=child,
                 )
         self.register_outputs(

@@ -54,6 +54,10 @@ TEAM_RULES: tuple[tuple[str, tuple[str, ...], list[str]], ...] = (
     ("trainer.kubeflow.org", ("trainingruntimes",), _READ),
     ("serving.kserve.io", ("inferenceservices",), _WRITE),
     ("kueue.x-k8s.io", ("localqueues", "workloads"), _READ),
+    # Argo Workflows (pipelines.py): run the team's templates (the controller runs only Workflows that
+    # reference a WorkflowTemplate), watch and delete runs; the templates themselves come from the stack
+    ("argoproj.io", ("workflows",), ["get", "list", "watch", "create", "delete"]),
+    ("argoproj.io", ("workflowtemplates", "cronworkflows"), _READ),
 )
 
 
@@ -274,5 +278,29 @@ class TeamNamespace(pulumi.ComponentResource):
                     )
                 ],
             )
+        feature_store = getattr(services, "feature_store", None)
+        if feature_store is not None:
+            online = svc.foundation.online_store
+            rules = [
+                np.NetworkPolicyEgressRuleArgs(
+                    to=[base.peer(base.NS_FEAST, feature_store.server_pod_labels)],
+                    ports=base.ports(feature_store.ports["feature_server"]),
+                ),
+                np.NetworkPolicyEgressRuleArgs(
+                    to=[base.peer(base.NS_FEAST, feature_store.registry_pod_labels)],
+                    ports=base.ports(feature_store.ports["registry"]),
+                ),
+            ]
+            if online is not None:  # materialization writes the cache (a private endpoint: port only)
+                rules.append(
+                    np.NetworkPolicyEgressRuleArgs(
+                        ports=[
+                            np.NetworkPolicyPortArgs(
+                                port=pulumi.Output.from_input(online.port).apply(int), protocol="TCP"
+                            )
+                        ]
+                    )
+                )
+            allow("feature-store", egress=rules)
         if services.monitoring is not None:
             allow("metrics-scrape", ingress=[np.NetworkPolicyIngressRuleArgs(from_=[base.peer(base.NS_MONITORING)])])

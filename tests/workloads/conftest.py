@@ -9,6 +9,8 @@ Session fixtures, reusable by every workload test (training, serving, the demo):
   ``postgres`` user when the tests run as root), ``postgres.dsn(db)`` creates a database.
 - ``mlflow_server``: a real ``mlflow server`` on that PostgreSQL with artifacts proxied to the moto S3
   (``--serve-artifacts``); ``mlflow_server.env`` carries ``MLFLOW_TRACKING_URI`` and the S3 settings.
+- ``redis_server``: Debian's ``redis-server`` on a free loopback port with AUTH (``--requirepass``,
+  like the managed caches) and no persistence; skipped only when the binary is absent.
 
 Nothing here patches the code under test: it talks to these servers over TCP.
 """
@@ -232,3 +234,67 @@ def mlflow_server(s3: S3Server, postgres: Postgres, tmp_path_factory: pytest.Tem
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on loopback with AUTH (``requirepass``), like the managed caches."""
+
+    host: str
+    port: int
+    password: str
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
+    pytest.importorskip("redis", reason="redis (py) is in the features extra")
+    import redis
+
+    root = Path(tempfile.mkdtemp(prefix="mlp-redis-"))
+    port, password = free_port(), "test-auth-token"
+    cmd = [
+        binary,
+        "--bind",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--dir",
+        str(root),
+        "--requirepass",
+        password,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(root / "redis.log"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    client = redis.Redis(host=LOOPBACK, port=port, password=password, socket_timeout=2)
+    try:
+        wait_for(client.ping, 20, "redis-server", proc)
+    except Exception as exc:
+        proc.kill()
+        log = root / "redis.log"
+        raise RuntimeError(f"{exc}\n{log.read_text()[-2000:] if log.exists() else ''}") from exc
+    finally:
+        client.close()
+    try:
+        yield RedisServer(LOOPBACK, port, password)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
