@@ -121,11 +121,15 @@ def pod_specs(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str
     """Every pod spec a Kubernetes object carries, with the path it sits at.
 
     Covers core workloads, CronJobs, Kubeflow Trainer runtimes and TrainJob pod-template overrides,
-    JobSet-style replicated jobs, KServe ServingRuntimes (their spec *is* a pod spec) and the
-    predictor/transformer/explainer components and canary predictors of an InferenceService.
+    JobSet-style replicated jobs, KServe ServingRuntimes (their spec *is* a pod spec), the
+    predictor/transformer/explainer components and canary predictors of an InferenceService, and the
+    pods of Argo Workflows' container templates (`argo_pods`).
     """
     kind = k8s_kind(resource_type)
     if kind is None:
+        return
+    if kind in ARGO_KINDS and k8s_group(resource_type) == ARGO_GROUP:
+        yield from argo_pods(resource_type, props)
         return
     spec = get(props, "spec")
     if kind == "Pod":
@@ -168,10 +172,93 @@ def pod_specs(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str
                 yield f"spec.podTemplateOverrides[{i}].spec", pod
 
 
+# --- Argo Workflows ---------------------------------------------------------------------------------
+
+ARGO_GROUP = "argoproj.io"
+ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+# Pod-level settings a template sets for its own pod; where it does not, `templateDefaults`, else the
+# workflow spec. Argo takes each field whole from the first level that sets it (no deeper merge).
+ARGO_POD_FIELDS = (
+    "securityContext",
+    "serviceAccountName",
+    "automountServiceAccountToken",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "schedulerName",
+)
+ARGO_WORKFLOW_POD_FIELDS = ("hostNetwork", "dnsPolicy", "imagePullSecrets")  # set for the whole workflow only
+ARGO_MAIN_CONTAINERS = ("container", "script")  # a template's main container (Argo names it `main`)
+ARGO_POD_TEMPLATES = (*ARGO_MAIN_CONTAINERS, "containerSet")  # template types that run the user's containers
+
+
+def argo_workflow_spec(resource_type: str, props: Any) -> tuple[str, Any]:
+    """(path, workflow spec) of an Argo object: a CronWorkflow's is `spec.workflowSpec`, the others' `spec`."""
+    if k8s_kind(resource_type) == "CronWorkflow":
+        return "spec.workflowSpec", get(props, "spec", "workflowSpec")
+    return "spec", get(props, "spec")
+
+
+def _argo_set(value: Any) -> bool:
+    """Argo's "is set" for a pod-level field: not null, not an empty string, map or list."""
+    if value is None or value == "":
+        return False
+    return not ((is_map(value) or is_list(value)) and len(value) == 0)
+
+
+def argo_pods(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """The pod each container template of an Argo Workflow, WorkflowTemplate, ClusterWorkflowTemplate or
+    CronWorkflow (`spec.workflowSpec`) runs, at the template's path (`spec.templates[2]`).
+
+    The pod is a pod spec assembled as the Argo controller builds it: the pod-level fields of
+    `ARGO_POD_FIELDS` from the template, else `spec.templateDefaults`, else the workflow spec; the
+    workflow-wide `hostNetwork`, `dnsPolicy` and `imagePullSecrets`; the workflow's `volumes` followed by
+    the template's; and the template's containers under their own keys (`container` / `script` (over
+    `templateDefaults`' one, key by key), `containerSet`, `initContainers`, `sidecars`; `containers`
+    reads them). Templates that run no container of the user's (steps, dag, suspend, resource, http,
+    data, plugin) yield nothing, and so does an object that only references a template
+    (`workflowTemplateRef`): the referenced template is checked on its own. The executor containers
+    Argo injects (init, wait) are not in the manifest, and `podSpecPatch` is not applied.
+    """
+    base, spec = argo_workflow_spec(resource_type, props)
+    if not is_map(spec):
+        return
+    defaults = get(spec, "templateDefaults")
+    for i, template in enumerate(items(spec, "templates")):
+        if not is_map(template) or not any(is_map(get(template, key)) for key in ARGO_POD_TEMPLATES):
+            continue
+        pod: dict[str, Any] = {}
+        for key in ARGO_POD_FIELDS:
+            for source in (template, defaults, spec):
+                value = get(source, key)
+                if _argo_set(value):
+                    pod[key] = value
+                    break
+        for key in ARGO_WORKFLOW_POD_FIELDS:
+            value = get(spec, key)
+            if _argo_set(value):
+                pod[key] = value
+        volumes = items(spec, "volumes") + items(template, "volumes")
+        if volumes:
+            pod["volumes"] = volumes
+        for key in ARGO_MAIN_CONTAINERS:
+            main, default = get(template, key), get(defaults, key)
+            if is_map(main):
+                pod[key] = {**mapping(default), **mapping(main)} if is_map(default) else main
+        for key in ("containerSet", "initContainers", "sidecars"):
+            value = get(template, key)
+            if value is not None:
+                pod[key] = value
+        yield f"{base}.templates[{i}]", pod
+
+
 def containers(pod: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(`containers[0]`-style path, container) for every container, init and ephemeral included.
 
-    An InferenceService component may carry its container inline under `model` (a predictor spec).
+    An InferenceService component may carry its container inline under `model` (a predictor spec); an
+    Argo template's pod (`argo_pods`) carries its containers under the template's own keys (`container`,
+    `script`, `containerSet.containers`, `sidecars`), so the paths are the manifest's.
     """
     for key in ("initContainers", "containers", "ephemeralContainers"):
         for i, container in enumerate(items(pod, key)):
@@ -180,6 +267,17 @@ def containers(pod: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
     model = get(pod, "model")
     if is_map(model):
         yield "model", model
+    for key in ARGO_MAIN_CONTAINERS:
+        main = get(pod, key)
+        if is_map(main):
+            yield key, main
+    for path, listed in (
+        ("containerSet.containers", items(pod, "containerSet", "containers")),
+        ("sidecars", items(pod, "sidecars")),
+    ):
+        for i, container in enumerate(listed):
+            if is_map(container):
+                yield f"{path}[{i}]", container
 
 
 def gpu_limit(container: Any, resource: str = "nvidia.com/gpu") -> float:

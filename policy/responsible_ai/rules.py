@@ -13,13 +13,19 @@ What the rules look at
 * the model registry: workloads labelled `app.kubernetes.io/component: model-registry` (MLflow) and
   the `models` bucket;
 * data stores: buckets, databases, container registries, clusters, caches, file systems, log groups
-  and replication destinations.
+  and replication destinations;
+* training pipelines: Argo `WorkflowTemplate`, `ClusterWorkflowTemplate`, `CronWorkflow` and `Workflow`
+  objects that train or register a model (they carry `ml-platform/registered-model` or
+  `ml-platform/pipeline`).
 
 The governance annotation schema
 --------------------------------
 Set as `metadata.annotations` (a label of the same key is read too where the value is a valid label
 value, e.g. the risk tier) on model deployments and training jobs. The TrainingJob component
-(components/k8s/training.py) sets the lineage keys; the ModelDeployment component sets the rest.
+(components/k8s/training.py) sets the lineage keys; the ModelDeployment component sets the rest. A
+training pipeline carries its lineage keys on itself and on the workflows it starts
+(`spec.workflowMetadata.annotations`), and each of its step templates `ml-platform/pipeline-step`
+(workloads/pipelines/workflow.py renders them).
 
 =====================================  ==========================================================
 key                                    value
@@ -51,6 +57,9 @@ ml-platform/inference-log-sampling     fraction of requests logged, 0 < s <= 1 (
 ml-platform/monitoring                 the drift / SLO monitoring of the model (a PrometheusRule, a
                                        dashboard or monitor URI); `false`/`none` means none
 ml-platform/data-residency             regions the model's data may live in, comma-separated
+ml-platform/registered-model           the registry model a pipeline's runs register versions of
+ml-platform/pipeline                   the pipeline (`<namespace>/<name>`) an Argo object belongs to
+ml-platform/pipeline-step              the step a pipeline template runs (ingest, train, register, ...)
 =====================================  ==========================================================
 
 Inference logging itself is the KServe logger of the predictor, `spec.predictor.logger`
@@ -94,6 +103,9 @@ ANN_LOG_RETENTION_DAYS = "ml-platform/inference-log-retention-days"
 ANN_LOG_SAMPLING = "ml-platform/inference-log-sampling"
 ANN_MONITORING = "ml-platform/monitoring"
 ANN_DATA_RESIDENCY = "ml-platform/data-residency"
+ANN_REGISTERED_MODEL = "ml-platform/registered-model"
+ANN_PIPELINE = "ml-platform/pipeline"
+ANN_PIPELINE_STEP = "ml-platform/pipeline-step"
 
 RISK_TIERS = ("minimal", "limited", "high", "prohibited")
 TIER_ALIASES = {"unacceptable": "prohibited"}  # the Act's "unacceptable risk" practices (Art. 5)
@@ -388,31 +400,169 @@ def _env(props: Any) -> dict[str, str]:
     }
 
 
+_MISSING_WHY = {
+    ANN_DATASET: ": which data trained the model is unknown",
+    ANN_DATASET_VERSION: " (a version or a sha256 of the data)",
+    ANN_CODE_VERSION: " (the commit of the training code)",
+    ANN_OWNER: ": nobody is accountable for it",
+    ANN_RISK_TIER: f": classify it ({' | '.join(RISK_TIERS)}) before it runs",
+    ANN_REGISTERED_MODEL: ": which registered model its runs produce is unknown",
+}
+
+
+# key -> (the value is unusable, why)
+_INVALID: dict[str, tuple[Callable[[str], bool], str]] = {
+    ANN_DATASET: (lambda v: not _URI.match(v), "is not a URI"),
+    ANN_DATASET_VERSION: (lambda v: v.lower() in _MOVING_VERSIONS, "moves; give a version or a content hash"),
+    ANN_CODE_VERSION: (lambda v: v.lower() in _MOVING_VERSIONS, "is a branch, not a version; give a commit"),
+    ANN_OWNER: (lambda v: not _EMAIL.match(v), "is not an email address"),
+    ANN_RISK_TIER: (
+        lambda v: TIER_ALIASES.get(v.lower(), v.lower()) not in RISK_TIERS,
+        f"is not one of {', '.join(RISK_TIERS)}",
+    ),
+}
+
+
+def _lineage_value(who: str, key: str, value: str) -> str | None:
+    """Why a lineage value is missing or unusable (None when it is fine)."""
+    if _missing(value):
+        return f"{who} has no {key}{_MISSING_WHY.get(key, '')}"
+    invalid, why = _INVALID.get(key, (lambda v: False, ""))
+    return f"{who}: {key} '{value}' {why}" if invalid(value) else None
+
+
 def _lineage(t: Target) -> Iterable[str]:
     training = _is_training(t.type, t.props)
     if not (training or (_is_model_type(t.type) and _high(t.props))):
         return
-    dataset = _gov(t.props, ANN_DATASET)
-    version = _gov(t.props, ANN_DATASET_VERSION)
-    code = _gov(t.props, ANN_CODE_VERSION)
-    if _missing(dataset):
-        yield f"{_who(t)} has no {ANN_DATASET}: which data trained the model is unknown"
-    elif not _URI.match(dataset):
-        yield f"{_who(t)}: {ANN_DATASET} '{dataset}' is not a URI"
-    if _missing(version):
-        yield f"{_who(t)} has no {ANN_DATASET_VERSION} (a version or a sha256 of the data)"
-    elif version.lower() in _MOVING_VERSIONS:
-        yield f"{_who(t)}: {ANN_DATASET_VERSION} '{version}' moves; give a version or a content hash"
-    if _missing(code):
-        yield f"{_who(t)} has no {ANN_CODE_VERSION} (the commit of the training code)"
-    elif code.lower() in _MOVING_VERSIONS:
-        yield f"{_who(t)}: {ANN_CODE_VERSION} '{code}' is a branch, not a version; give a commit"
+    for key in (ANN_DATASET, ANN_DATASET_VERSION, ANN_CODE_VERSION):
+        problem = _lineage_value(_who(t), key, _gov(t.props, key))
+        if problem:
+            yield problem
     if training and p.k8s_kind(t.type) == "TrainJob":
         env = _env(t.props)
         for key, var in ((ANN_DATASET, "DATASET_URI"), (ANN_DATASET_VERSION, "DATASET_VERSION")):
             declared = _gov(t.props, key)
             if var in env and declared and env[var] != declared:
                 yield f"{_who(t)}: {key} '{declared}' differs from the trainer's {var} '{env[var]}'"
+
+
+# --- training pipelines (R6, R13) ---------------------------------------------------------------------------
+
+PIPELINE_MARKERS = (ANN_REGISTERED_MODEL, ANN_PIPELINE)  # an Argo object that trains or registers a model
+# what a pipeline records on itself and on every workflow it starts (the dataset version is only known
+# per run: each run writes it into its own records)
+PIPELINE_LINEAGE = (ANN_DATASET, ANN_CODE_VERSION, ANN_OWNER, ANN_RISK_TIER, ANN_REGISTERED_MODEL)
+_ORCHESTRATION_TEMPLATES = ("steps", "dag", "suspend")  # templates that only sequence the steps
+
+
+def _is_pipeline_type(resource_type: str) -> bool:
+    return p.is_k8s(resource_type, *p.ARGO_KINDS) and p.k8s_group(resource_type) == p.ARGO_GROUP
+
+
+def _meta_values(meta: Any) -> dict[str, str]:
+    """The governance values of a metadata block: its labels, overridden by its annotations."""
+    values = {str(k): str(v).strip() for k, v in p.mapping(meta, "labels").items()}
+    values.update({str(k): str(v).strip() for k, v in p.mapping(meta, "annotations").items()})
+    return values
+
+
+def _workflow_spec(r: PolicyResource) -> tuple[str, Any]:
+    """(path, workflow spec): a CronWorkflow's is `spec.workflowSpec`."""
+    return p.argo_workflow_spec(_rtype(r), r.props)
+
+
+def _started_metadata(r: PolicyResource) -> tuple[str, dict[str, str]]:
+    """(where, values) of the metadata the workflows an object starts get: `spec.workflowMetadata`, and for
+    a CronWorkflow also its own `spec.workflowMetadata` (the started Workflow's object metadata)."""
+    base, spec = _workflow_spec(r)
+    values = _meta_values(p.get(spec, "workflowMetadata"))
+    if base != "spec":
+        values = {**values, **_meta_values(p.get(r.props, "spec", "workflowMetadata"))}
+    return f"{base}.workflowMetadata.annotations", values
+
+
+def _referenced_template(
+    r: PolicyResource, templates: Mapping[tuple[str, str | None, str], PolicyResource]
+) -> tuple[str, PolicyResource | None] | None:
+    """(what it names, the template when it is in the stack) of a `workflowTemplateRef`; None without one."""
+    ref = p.get(_workflow_spec(r)[1], "workflowTemplateRef")
+    name = p.get(ref, "name")
+    if not name:
+        return None
+    if p.truthy(p.get(ref, "clusterScope")):
+        return f"ClusterWorkflowTemplate {name}", templates.get(("ClusterWorkflowTemplate", None, str(name)))
+    ns = p.get(r.props, "metadata", "namespace")
+    return f"WorkflowTemplate {ns}/{name}", templates.get(("WorkflowTemplate", ns, str(name)))
+
+
+def _pipeline_problems(
+    r: PolicyResource, templates: Mapping[tuple[str, str | None, str], PolicyResource]
+) -> Iterable[str]:
+    kind = p.k8s_kind(_rtype(r)) or ""
+    meta = p.metadata(r.props)
+    ns, name = meta.get("namespace"), meta.get("name") or r.name
+    who = f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+    own = _meta_values(meta)
+    where, started = _started_metadata(r)
+    seen = [own, started]
+    ref = _referenced_template(r, templates)
+    if ref is not None:
+        shown, template = ref
+        if template is None:
+            where = f"{where}; {shown}, which it starts, is not in this stack"
+        else:
+            where = f"{where} or {shown}'s spec.workflowMetadata.annotations"
+            started = {**_started_metadata(template)[1], **started}
+            seen += [started, _meta_values(p.metadata(template.props))]
+    if not any(marker in values for values in seen for marker in PIPELINE_MARKERS):
+        return
+    checks = [(f"{who} (metadata.annotations)", own)]
+    if kind != "Workflow":  # a Workflow's own metadata is its run's
+        checks.append((f"every workflow {who} starts ({where})", started))
+    for label, values in checks:
+        if all(_missing(values.get(key, "")) for key in PIPELINE_LINEAGE):
+            yield f"{label} has none of the lineage annotations {', '.join(PIPELINE_LINEAGE)}"
+            continue
+        for key in PIPELINE_LINEAGE:
+            problem = _lineage_value(label, key, values.get(key, ""))
+            if problem:
+                yield problem
+    base, spec = _workflow_spec(r)
+    for i, template in enumerate(p.items(spec, "templates")):
+        if any(p.get(template, k) is not None for k in _ORCHESTRATION_TEMPLATES):
+            continue
+        if _missing(_meta_values(p.get(template, "metadata")).get(ANN_PIPELINE_STEP, "")):
+            yield (
+                f"{who}: template '{p.get(template, 'name') or i}' ({base}.templates[{i}]) has no "
+                f"{ANN_PIPELINE_STEP} annotation: its pods and records cannot be traced to a pipeline step"
+            )
+
+
+def _pipeline_lineage(stack: Stack) -> Iterable[tuple[str, str | None]]:
+    """Argo objects that train or register a model (a marker annotation or label on the object, on the
+    workflows it starts, or on the template a CronWorkflow references) carry `PIPELINE_LINEAGE` in their
+    metadata and in the metadata of the workflows they start, and every step template (all but steps, dag
+    and suspend templates) names its step. A CronWorkflow that starts a WorkflowTemplate by
+    `workflowTemplateRef` may leave the started workflows' keys to that template's `spec.workflowMetadata`
+    (Argo merges the two, the CronWorkflow's values first). An object whose metadata is unknown at preview
+    is skipped."""
+    objects = [r for r in stack.resources if _is_pipeline_type(_rtype(r))]
+    templates: dict[tuple[str, str | None, str], PolicyResource] = {}
+    for r in objects:
+        kind = p.k8s_kind(_rtype(r))
+        if kind in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+            meta = _known(lambda r=r: p.metadata(r.props)) or {}
+            ns = meta.get("namespace") if kind == "WorkflowTemplate" else None
+            if meta.get("name"):
+                templates[(str(kind), ns, str(meta["name"]))] = r
+    for r in objects:
+        try:
+            problems = list(_pipeline_problems(r, templates))
+        except UnknownValueError:
+            continue
+        for problem in problems:
+            yield problem, r.urn
 
 
 # --- operation: logging, monitoring, evaluation (R9, R10, R16) --------------------------------------------
@@ -1362,6 +1512,19 @@ RULES: list[Rule] = [
         types=_models_and_training,
         check=_lineage,
         tags=["lineage", "data-governance"],
+    ),
+    StackRule(
+        name="rai-pipeline-lineage",
+        types=("kubernetes:argoproj.io/",),
+        description="Pipelines that train or register a model record the dataset, code version, owner, risk tier "
+        "and registered model on themselves and on every workflow they start, and name each step.",
+        remediation=f"Deploy pipelines with TrainingPipeline (pipelines[] in the stack file), or set {ANN_DATASET}, "
+        f"{ANN_CODE_VERSION}, {ANN_OWNER}, {ANN_RISK_TIER}, {ANN_REGISTERED_MODEL} in metadata and "
+        f"spec.workflowMetadata annotations and {ANN_PIPELINE_STEP} on each template.",
+        severity=HIGH,
+        framework=nist_ai_rmf("MAP 2.3", "MEASURE 2.9", "GOVERN 1.6", eu_ai_act="Art. 12"),
+        check=_pipeline_lineage,
+        tags=["lineage", "record-keeping", "pipelines"],
     ),
     ResourceRule(
         name="rai-approved-model-sources",

@@ -18,6 +18,10 @@ What the rules cover, and where the reference stacks meet them (components/aws/)
   TLS forced by parameter group.
 - Networking and logs (network.py): no world-open admin ports, VPC flow logs, CloudWatch log groups
   with a CMK and a retention.
+- ElastiCache (cache.py, the feature store's online store): encrypted at rest with a CMK, TLS required
+  in transit, AUTH token or RBAC user group, automatic snapshots, and in prod automatic failover across
+  availability zones. Inputs that are outputs of other resources at preview (the key ARN, the generated
+  AUTH token) count as set.
 
 Companion resources (S3 buckets' public access block, encryption, versioning, logging and policy;
 VPC flow logs) are paired with their subject by StackRules; see `_BucketIndex` for how.
@@ -101,6 +105,8 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+ELASTICACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -907,6 +913,92 @@ def _admin_ports(t: Target) -> Iterable[str]:
             yield f"ingress allows {source} to {protocol} {span}: {', '.join(exposed)}"
 
 
+# --- ElastiCache ----------------------------------------------------------------------------------------
+
+_UNKNOWN: Any = object()  # an input unknown at preview
+
+
+def _read(t: Target, *path: str) -> Any:
+    """The input at `path`, or `_UNKNOWN` where it is an output not known at preview."""
+    return _known(lambda: t.get(*path), _UNKNOWN)
+
+
+def _given(t: Target, *path: str) -> bool:
+    """The input at `path` is set (non-empty). An output unknown at preview counts as set: it is another
+    resource's value (a KMS key ARN, a generated password), never empty."""
+    value = _read(t, *path)
+    if value is _UNKNOWN:
+        return True
+    try:
+        return bool(value)
+    except UnknownValueError:  # a list whose length is unknown
+        return True
+
+
+def _flag(value: Any, default: str) -> str:
+    return "false" if value is not None else f"unset ({default})"
+
+
+def _elasticache_at_rest(t: Target) -> Iterable[str]:
+    """At-rest encryption on (unset: on for the valkey engine, off for redis) with a customer-managed
+    `kmsKeyId`; an unknown flag is decided when `pulumi up` checks known values."""
+    enabled, engine = _read(t, "atRestEncryptionEnabled"), _read(t, "engine")
+    if enabled is _UNKNOWN or engine is _UNKNOWN:
+        return
+    engine = str(engine or "redis").lower()
+    on = p.truthy(enabled) if enabled is not None else engine == "valkey"
+    if not on:
+        shown = _flag(enabled, f"off for engine {engine}")
+        yield f"atRestEncryptionEnabled is {shown}: cached data and snapshots are stored unencrypted"
+    elif not _given(t, "kmsKeyId"):
+        yield "at-rest encryption uses the ElastiCache-owned key (no kmsKeyId): use a customer-managed KMS key"
+
+
+def _elasticache_transit(t: Target) -> Iterable[str]:
+    """TLS in transit, with transitEncryptionMode `required` (the default when TLS is on at creation);
+    `preferred` still accepts plain-text clients."""
+    enabled, mode = _read(t, "transitEncryptionEnabled"), _read(t, "transitEncryptionMode")
+    if enabled is _UNKNOWN:
+        return
+    if not p.truthy(enabled):
+        yield (
+            f"transitEncryptionEnabled is {_flag(enabled, 'off')}: clients and replicas talk to the cache in plain text"
+        )
+    elif mode is not _UNKNOWN and str(mode or "required").lower() != "required":
+        yield f"transitEncryptionMode is '{mode}', not 'required': clients may still connect without TLS"
+
+
+def _elasticache_auth(t: Target) -> Iterable[str]:
+    """An AUTH token (`authToken` or the write-only `authTokenWo`) or an RBAC user group (`userGroupIds`)."""
+    strategy = _read(t, "authTokenUpdateStrategy")
+    if isinstance(strategy, str) and strategy.upper() == "DELETE":
+        yield "authTokenUpdateStrategy is DELETE: the AUTH token is removed and clients connect unauthenticated"
+    elif not (_given(t, "authToken") or _given(t, "authTokenWo") or _given(t, "userGroupIds")):
+        yield (
+            "no authToken (AUTH) and no userGroupIds (RBAC): any client that reaches the port can read and "
+            "overwrite the cache"
+        )
+
+
+def _elasticache_multi_az(t: Target) -> Iterable[str]:
+    failover, multi_az = _read(t, "automaticFailoverEnabled"), _read(t, "multiAzEnabled")
+    if failover is not _UNKNOWN and not p.truthy(failover):
+        yield f"automaticFailoverEnabled is {_flag(failover, 'off')}: a failed primary is not replaced by a replica"
+    if multi_az is not _UNKNOWN and not p.truthy(multi_az):
+        yield f"multiAzEnabled is {_flag(multi_az, 'off')}: the primary and its replicas may share one zone"
+
+
+def _elasticache_snapshots(t: Target) -> Iterable[str]:
+    raw = _read(t, "snapshotRetentionLimit")
+    if raw is _UNKNOWN:
+        return
+    days, least = p.number(raw), p.number(t.config.get("minimumDays"), 1) or 1
+    if days is None:
+        yield f"snapshotRetentionLimit is unset (0: no automatic snapshots; at least {least:g} days)"
+    elif days < least:
+        yield f"snapshotRetentionLimit is {days:g} days (at least {least:g}; 0 turns automatic snapshots off)"
+
+
 # --- VPC and logs ---------------------------------------------------------------------------------------
 
 
@@ -1308,6 +1400,66 @@ RULES: list[Rule] = [
         types=[RDS_PARAMETER_GROUP, RDS_CLUSTER_PARAMETER_GROUP],
         check=_rds_tls,
         tags=[*TAGS, "rds", "encryption"],
+    ),
+    # ElastiCache
+    ResourceRule(
+        name="aws-elasticache-encrypted-cmk",
+        description="ElastiCache replication groups are encrypted at rest with a customer-managed KMS key.",
+        remediation="Set atRestEncryptionEnabled: true and kmsKeyId to the stack's cache key (cache.py does).",
+        severity=HIGH,
+        framework=checkov("CKV_AWS_29", "CKV_AWS_191", "AVD-AWS-0045"),
+        types=[ELASTICACHE_GROUP],
+        check=_elasticache_at_rest,
+        tags=[*TAGS, "elasticache", "encryption"],
+    ),
+    ResourceRule(
+        name="aws-elasticache-transit-encryption",
+        description="ElastiCache replication groups require TLS in transit (mode required, not preferred).",
+        remediation="Set transitEncryptionEnabled: true and transitEncryptionMode: required; clients connect with TLS.",
+        severity=HIGH,
+        framework=checkov("CKV_AWS_30", "AVD-AWS-0051"),
+        types=[ELASTICACHE_GROUP],
+        check=_elasticache_transit,
+        tags=[*TAGS, "elasticache", "encryption"],
+    ),
+    ResourceRule(
+        name="aws-elasticache-auth",
+        description="ElastiCache replication groups authenticate clients (an AUTH token or an RBAC user group).",
+        remediation="Set authToken from a generated secret (cache.py: RandomPassword) or userGroupIds (RBAC).",
+        severity=HIGH,
+        framework=checkov("CKV_AWS_31"),
+        types=[ELASTICACHE_GROUP],
+        check=_elasticache_auth,
+        tags=[*TAGS, "elasticache", "authentication"],
+    ),
+    ResourceRule(
+        name="aws-elasticache-multi-az",
+        description="Production ElastiCache replication groups fail over automatically to a replica in another zone.",
+        remediation="Set featureStore.onlineStore.replicas >= 1 (automaticFailoverEnabled and multiAzEnabled true).",
+        severity=MEDIUM,
+        framework=checkov("CKV2_AWS_50"),
+        types=[ELASTICACHE_GROUP],
+        check=_elasticache_multi_az,
+        tags=[*TAGS, "elasticache", "resilience", "prod-only"],
+    ),
+    ResourceRule(
+        name="aws-elasticache-snapshots",
+        description="ElastiCache replication groups keep automatic snapshots.",
+        remediation="Set snapshotRetentionLimit to at least minimumDays (cache.py: 1 day, 7 in prod).",
+        severity=LOW,
+        framework=checkov("CKV_AWS_134", "AVD-AWS-0050"),
+        types=[ELASTICACHE_GROUP],
+        check=_elasticache_snapshots,
+        tags=[*TAGS, "elasticache", "resilience"],
+        config={
+            "minimumDays": {
+                "type": "integer",
+                "default": 1,
+                "minimum": 1,
+                "maximum": 35,
+                "description": "the shortest snapshot retention allowed",
+            }
+        },
     ),
     # networking and logs
     ResourceRule(

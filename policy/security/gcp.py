@@ -13,8 +13,12 @@ Compliance: checkov ids (`CKV_GCP_*`, `CKV2_GCP_*`, from bridgecrewio/checkov
 `checkov/terraform/checks/{resource,graph_checks}/gcp`), the CIS GKE Benchmark 1.4 and CIS Google
 Cloud Platform Foundation Benchmark 2.0 section where there is one. Where checkov has no check
 (GKE secrets encryption, Cloud SQL CMEK, deletion protection, Artifact Registry immutable tags,
-Workload Identity scoping) the mapping is an `ml-platform` control with the CIS section or the
-public rule it follows.
+Workload Identity scoping, Memorystore CMEK, network and tier) the mapping is an `ml-platform` control
+with the CIS section or the public rule it follows.
+
+Memorystore for Redis (components/gcp/cache.py, the feature store's online store): AUTH, TLS
+(`SERVER_AUTHENTICATION`), CMEK, private services access on the platform's VPC (never the `default`
+network), and in prod the STANDARD_HA tier (a replica in another zone takes over).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 FIREWALL = "gcp:compute/firewall:Firewall"
 SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
+REDIS_INSTANCE = "gcp:redis/instance:Instance"
 SA_IAM = ("gcp:serviceaccount/iAMMember:IAMMember", "gcp:serviceaccount/iAMBinding:IAMBinding")
 SA_IAM_POLICY = "gcp:serviceaccount/iAMPolicy:IAMPolicy"
 # Project, folder and organization level grants apply to every resource below them.
@@ -708,6 +713,64 @@ def _sql_cmek(t: Target) -> Iterable[str]:
         yield "encryptionKeyName is unset: data and backups use Google-managed keys, not the stack's Cloud KMS key"
 
 
+# --- Memorystore for Redis -------------------------------------------------------------------------
+
+
+def _redis_auth(t: Target) -> Iterable[str]:
+    if not p.truthy(t.get("authEnabled")):
+        shown = "false" if t.get("authEnabled") is not None else "unset (false)"
+        yield f"authEnabled is {shown}: any client that reaches the instance can read and overwrite it"
+
+
+def _redis_tls(t: Target) -> Iterable[str]:
+    mode = t.get("transitEncryptionMode")
+    if mode != "SERVER_AUTHENTICATION":
+        yield (
+            f"transitEncryptionMode is '{mode or 'unset (DISABLED)'}', not SERVER_AUTHENTICATION: clients talk "
+            "to the instance in plain text"
+        )
+
+
+def _redis_cmek(t: Target) -> Iterable[str]:
+    if not _present(t.props, "customerManagedKey"):
+        yield "customerManagedKey is unset: snapshots and data at rest use Google-managed keys, not the stack's key"
+
+
+def _default_network(value: Any) -> bool:
+    """`default`, or the full name / URL of a network named `default` (…/global/networks/default)."""
+    return isinstance(value, str) and (value == "default" or value.rstrip("/").endswith("/networks/default"))
+
+
+def _redis_network(t: Target) -> Iterable[str]:
+    """Private services access (connectMode PRIVATE_SERVICE_ACCESS; unset is the legacy DIRECT_PEERING) on
+    a network the stack names (unset is the project's `default` network). An authorizedNetwork unknown at
+    preview is another resource's id: the stack's own network."""
+    mode = t.get("connectMode")
+    if mode != "PRIVATE_SERVICE_ACCESS":
+        yield (
+            f"connectMode is '{mode or 'unset (DIRECT_PEERING)'}', not PRIVATE_SERVICE_ACCESS: the instance is "
+            "peered into the network directly instead of through the platform's private services access range"
+        )
+    if not _present(t.props, "authorizedNetwork"):
+        yield "authorizedNetwork is unset: the instance joins the project's 'default' network"
+    else:
+        try:
+            network = t.get("authorizedNetwork")
+        except UnknownValueError:
+            return
+        if _default_network(network):
+            yield f"authorizedNetwork is '{network}': the 'default' network (open firewall rules, every VM)"
+
+
+def _redis_ha(t: Target) -> Iterable[str]:
+    tier = t.get("tier")
+    if tier != "STANDARD_HA":
+        yield (
+            f"tier is '{tier or 'unset (BASIC)'}', not STANDARD_HA: one node in one zone, no replica takes over "
+            "when it fails"
+        )
+
+
 # --- VPC --------------------------------------------------------------------------------------------
 
 _PORT_PROTOCOLS = ("tcp", "udp", "sctp", "6", "17", "132")
@@ -1287,6 +1350,62 @@ RULES: list[Rule] = [
         types=[SQL_INSTANCE],
         check=_sql_cmek,
         tags=["gcp", "sql", "encryption"],
+    ),
+    # --- Memorystore for Redis ---
+    ResourceRule(
+        name="gcp-redis-auth",
+        description="Memorystore for Redis instances require AUTH.",
+        remediation="Set authEnabled=true; clients read the AUTH string from Secret Manager (cache.py does).",
+        severity=HIGH,
+        framework=checkov("CKV_GCP_95"),
+        types=[REDIS_INSTANCE],
+        check=_redis_auth,
+        tags=["gcp", "redis", "authentication"],
+    ),
+    ResourceRule(
+        name="gcp-redis-transit-encryption",
+        description="Memorystore for Redis instances encrypt traffic in transit (TLS, server authentication).",
+        remediation="Set transitEncryptionMode=SERVER_AUTHENTICATION; clients verify the instance's CA (port 6378).",
+        severity=HIGH,
+        framework=checkov("CKV_GCP_97"),
+        types=[REDIS_INSTANCE],
+        check=_redis_tls,
+        tags=["gcp", "redis", "encryption"],
+    ),
+    ResourceRule(
+        name="gcp-redis-cmek",
+        description="Memorystore for Redis instances are encrypted with a customer-managed Cloud KMS key.",
+        remediation="Set customerManagedKey to the stack's cache key (only at creation).",
+        severity=MEDIUM,
+        framework=ml_platform("MLP-GCP-REDIS-01", "CMEK for data stores, as CKV_GCP_84 / CKV_GCP_5"),
+        types=[REDIS_INSTANCE],
+        check=_redis_cmek,
+        tags=["gcp", "redis", "encryption"],
+    ),
+    ResourceRule(
+        name="gcp-redis-private-service-access",
+        description=(
+            "Memorystore for Redis instances connect through private services access on the platform's VPC, "
+            "never the default network."
+        ),
+        remediation="Set connectMode=PRIVATE_SERVICE_ACCESS and authorizedNetwork to the platform VPC (cache.py does).",
+        severity=HIGH,
+        framework=ml_platform(
+            "MLP-GCP-REDIS-02", f"private services access, never the default network; {_cis_gcp('3.1')}"
+        ),
+        types=[REDIS_INSTANCE],
+        check=_redis_network,
+        tags=["gcp", "redis", "network"],
+    ),
+    ResourceRule(
+        name="gcp-redis-high-availability",
+        description="Production Memorystore for Redis instances run the STANDARD_HA tier (a replica in another zone).",
+        remediation="Set featureStore.onlineStore.replicas >= 1 (tier STANDARD_HA with read replicas).",
+        severity=MEDIUM,
+        framework=ml_platform("MLP-GCP-REDIS-03", "zonal failover, the counterpart of CKV2_AWS_50 on ElastiCache"),
+        types=[REDIS_INSTANCE],
+        check=_redis_ha,
+        tags=["gcp", "redis", "resilience", "prod-only"],
     ),
     # --- VPC ---
     ResourceRule(

@@ -3,8 +3,11 @@
 What the rules read
 * Pod specs wherever they sit: core workloads, Kubeflow Trainer runtimes and the pod templates a
   `TrainJob` patches (`runtimePatches`, `podTemplateOverrides`), KServe serving runtimes and
-  `InferenceService` components (`props.pod_specs`). A container's effective security context is
-  its own over the pod's (`runAsNonRoot`, `runAsUser`, `seccompProfile`).
+  `InferenceService` components, and the pod of every container template of an Argo Workflow,
+  WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow: the workflow's pod-level settings under
+  the template's own, with the template's `container` / `script` (Argo's `main`), `containerSet`,
+  init containers and sidecars (`props.pod_specs`, `props.argo_pods`). A container's effective
+  security context is its own over the pod's (`runAsNonRoot`, `runAsUser`, `seccompProfile`).
 * *Partial* pod specs and containers only override what comes from elsewhere: a TrainJob's patches
   (the runtime supplies the rest) and an InferenceService's `model` (the serving runtime supplies the
   container). There only explicitly bad values count; a missing field is not a violation.
@@ -87,6 +90,7 @@ POD_KINDS = frozenset(
         "ClusterServingRuntime",
         "ServingRuntime",
         "InferenceService",
+        *p.ARGO_KINDS,
     )
 )
 # Namespaced kinds the platform uses: one of them without metadata.namespace lands in the provider's
@@ -122,6 +126,9 @@ NAMESPACED_KINDS = frozenset(
         "Gateway",
         "HTTPRoute",
         "EnvoyProxy",
+        "Workflow",
+        "WorkflowTemplate",
+        "CronWorkflow",
     )
 )
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
@@ -140,6 +147,7 @@ DEFAULT_REGISTRIES = [
     "nvcr.io/nvidia/*",  # device plugin, GPU Operator, MIG manager, DCGM exporter
     "public.ecr.aws/karpenter/*",
     "quay.io/jetstack/*",  # cert-manager
+    "quay.io/feastdev/*",  # Feast's feature and registry servers (components/k8s/feature_store.py)
     "quay.io/prometheus/*",
     "quay.io/prometheus-operator/*",
     "quay.io/kiwigrid/*",  # Grafana's dashboard sidecar
@@ -219,7 +227,8 @@ class _Ctr:
 
     @property
     def label(self) -> str:
-        return f"container '{p.get(self.spec, 'name') or '?'}' ({self.path})"
+        argo_main = self.path.endswith(tuple(f".{key}" for key in p.ARGO_MAIN_CONTAINERS))
+        return f"container '{p.get(self.spec, 'name') or ('main' if argo_main else '?')}' ({self.path})"
 
 
 def _pods(resource_type: str, props: Any) -> list[_Pod]:
@@ -720,7 +729,9 @@ def _token_automount(stack: Stack) -> Iterable[tuple[str, str | None]]:
     """Pods mount a service account token only where they call the Kubernetes API: the pod's
     `automountServiceAccountToken`, else its ServiceAccount's in the stack (same namespace; any namespace
     for cluster-scoped runtimes), else the Kubernetes default (mounted). Serving runtimes and TrainJobs
-    are skipped (the InferenceService and the runtime decide)."""
+    are skipped (the InferenceService and the runtime decide), and so are Argo workflow pods: Argo's
+    executor (the injected `wait` container) reports each step's results through the Kubernetes API
+    (`workflowtaskresults`) with the pod's token."""
     accounts: dict[tuple[str | None, str], Any] = {}
     for r in stack.resources:
         if _kind_of(r) == "ServiceAccount":
@@ -740,7 +751,7 @@ def _token_automount(stack: Stack) -> Iterable[tuple[str, str | None]]:
 
     def check(r: PolicyResource) -> Iterable[tuple[str, str | None]]:
         kind = _kind_of(r)
-        if kind not in POD_KINDS or kind in ("TrainJob", "ClusterServingRuntime", "ServingRuntime"):
+        if kind not in POD_KINDS or kind in ("TrainJob", "ClusterServingRuntime", "ServingRuntime", *p.ARGO_KINDS):
             return
         ns = _namespace(r.props)
         for pod in _pods(r.resource_type, r.props):

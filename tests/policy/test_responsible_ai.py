@@ -22,6 +22,10 @@ SERVICE = "kubernetes:core/v1:Service"
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 ENVOY_PROXY = "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+WORKFLOW_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"
+CLUSTER_WORKFLOW_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:ClusterWorkflowTemplate"
+CRON_WORKFLOW = "kubernetes:argoproj.io/v1alpha1:CronWorkflow"
+WORKFLOW = "kubernetes:argoproj.io/v1alpha1:Workflow"
 
 MODELS_URI = "s3://mlp-aws-prod-models-123456789012/teams/research/credit-approval/7/model"
 DATASET = "s3://mlp-aws-dev-datasets-123456789012/tabular/credit-v3.parquet"
@@ -335,6 +339,197 @@ DEFAULT_DENY = netpol("research")
 ALLOW_GATEWAY = netpol("research", ingress=[{"from": [{"namespaceSelector": {}}]}])
 MODELS_LOGGED = [s3("models"), s3_logging("mlp-aws-prod-models-123456789012")]
 RESIDENCY = {"allowedRegions": ["us-east-1", "us-central1"]}
+
+# --- training pipelines (Argo), as workloads/pipelines/workflow.py renders them -------------------------------
+
+LINEAGE = {
+    rai.ANN_PIPELINE: "research/credit-ct",
+    rai.ANN_OWNER: "credit-ml@example.com",
+    rai.ANN_CONTACT: "credit-oncall@example.com",
+    rai.ANN_RISK_TIER: "high",
+    rai.ANN_DATASET: "s3://mlp-aws-prod-datasets-123456789012/raw/credit/",
+    rai.ANN_CODE_VERSION: "3f9c2ab",
+    rai.ANN_REGISTERED_MODEL: "credit-approval",
+}
+_DEFAULT: Any = object()
+
+
+def lineage(*drop: str, **changes: str) -> dict[str, str]:
+    """LINEAGE without `drop`, with `changes` given as python names (code_version -> ml-platform/code-version)."""
+    out = {k: v for k, v in LINEAGE.items() if k not in drop}
+    out.update({f"ml-platform/{k.replace('_', '-')}": v for k, v in changes.items()})
+    return out
+
+
+def pipeline_step(name: str, annotated: bool = True) -> dict[str, Any]:
+    meta = {"annotations": {rai.ANN_PIPELINE_STEP: name}} if annotated else {}
+    return {"name": name, "metadata": meta, "container": {"image": "reg/pipelines:0.1.0", "args": [name]}}
+
+
+def pipeline(
+    annotations: Any = _DEFAULT,
+    started: Any = _DEFAULT,
+    steps: list[dict[str, Any]] | None = None,
+    name: str = "credit-ct",
+    ns: str | None = "research",
+) -> dict[str, Any]:
+    """A WorkflowTemplate: a DAG (no step annotation: it runs no pod) and its steps."""
+    spec: dict[str, Any] = {
+        "entrypoint": "continuous-training",
+        "serviceAccountName": "pipeline",
+        "templates": [
+            {"name": "continuous-training", "dag": {"tasks": [{"name": "ingest", "template": "ingest"}]}},
+            *(steps if steps is not None else [pipeline_step("ingest"), pipeline_step("train")]),
+        ],
+    }
+    if started is not None:
+        spec["workflowMetadata"] = {"annotations": lineage() if started is _DEFAULT else started, "labels": {}}
+    metadata = {"name": name, "annotations": lineage() if annotations is _DEFAULT else annotations}
+    if ns:
+        metadata["namespace"] = ns
+    return {"apiVersion": "argoproj.io/v1alpha1", "metadata": metadata, "spec": spec}
+
+
+def cron(annotations: Any = _DEFAULT, started: Any = _DEFAULT, ref: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CronWorkflow that starts the WorkflowTemplate `credit-ct` by reference."""
+    workflow_spec: dict[str, Any] = {
+        "serviceAccountName": "pipeline",
+        "workflowTemplateRef": ref if ref is not None else {"name": "credit-ct"},
+    }
+    if started is not None:
+        workflow_spec["workflowMetadata"] = {"annotations": lineage() if started is _DEFAULT else started}
+    return {
+        "metadata": {
+            "name": "credit-ct",
+            "namespace": "research",
+            "annotations": lineage() if annotations is _DEFAULT else annotations,
+        },
+        "spec": {"schedules": ["0 3 * * 1"], "concurrencyPolicy": "Forbid", "workflowSpec": workflow_spec},
+    }
+
+
+def wt(props: dict[str, Any], name: str = "wt") -> runner.Resource:
+    return runner.resource(WORKFLOW_TEMPLATE, props, name=name)
+
+
+def cw(props: dict[str, Any], name: str = "cron") -> runner.Resource:
+    return runner.resource(CRON_WORKFLOW, props, name=name)
+
+
+def lineage_case(id: str, violates: bool, *stack: runner.Resource, contains: str | None = None) -> Case:
+    return Case("rai-pipeline-lineage", id, violates, stack=list(stack), contains=contains)
+
+
+PIPELINE_CASES = [
+    lineage_case("template-and-cron", False, wt(pipeline()), cw(cron())),
+    lineage_case("cron-takes-the-template-workflow-metadata", False, wt(pipeline()), cw(cron(started=None))),
+    lineage_case(
+        "cron-template-not-in-stack",
+        True,
+        cw(cron(started=None)),
+        contains="(spec.workflowSpec.workflowMetadata.annotations; WorkflowTemplate research/credit-ct, which it "
+        "starts, is not in this stack) has none of the lineage",
+    ),
+    lineage_case(
+        "cron-references-a-template-without-them",
+        True,
+        wt(pipeline(started=None)),
+        cw(cron(started=None)),
+        contains="every workflow CronWorkflow research/credit-ct starts",
+    ),
+    lineage_case(
+        "cluster-template-reference",
+        False,
+        runner.resource(CLUSTER_WORKFLOW_TEMPLATE, pipeline(ns=None), name="cwt"),
+        cw(cron(started=None, ref={"name": "credit-ct", "clusterScope": True})),
+    ),
+    lineage_case(
+        "template-without-dataset",
+        True,
+        wt(pipeline(annotations=lineage(rai.ANN_DATASET))),
+        contains="WorkflowTemplate research/credit-ct (metadata.annotations) has no ml-platform/dataset",
+    ),
+    lineage_case(
+        "started-workflows-without-owner",
+        True,
+        wt(pipeline(started=lineage(rai.ANN_OWNER))),
+        contains="every workflow WorkflowTemplate research/credit-ct starts (spec.workflowMetadata.annotations) has "
+        "no ml-platform/owner",
+    ),
+    lineage_case(
+        "no-workflow-metadata",
+        True,
+        wt(pipeline(started=None)),
+        contains="has none of the lineage annotations ml-platform/dataset, ml-platform/code-version",
+    ),
+    lineage_case(
+        "marked-by-registered-model-only",
+        True,
+        wt(pipeline(annotations={rai.ANN_REGISTERED_MODEL: "credit-approval"}, started=None)),
+        contains="(metadata.annotations) has no ml-platform/dataset",
+    ),
+    lineage_case(
+        "cron-marked-through-its-template",
+        True,
+        wt(pipeline()),
+        cw(cron(annotations={})),
+        contains="CronWorkflow research/credit-ct (metadata.annotations) has none of the lineage annotations",
+    ),
+    lineage_case(
+        "step-without-step-annotation",
+        True,
+        wt(pipeline(steps=[pipeline_step("ingest"), pipeline_step("train", annotated=False)])),
+        contains="template 'train' (spec.templates[2]) has no ml-platform/pipeline-step annotation",
+    ),
+    lineage_case(
+        "step-annotation-as-label",
+        False,
+        wt(pipeline(steps=[{"name": "train", "metadata": {"labels": {rai.ANN_PIPELINE_STEP: "train"}}, "script": {}}])),
+    ),
+    lineage_case(
+        "moving-code-version", True, wt(pipeline(annotations=lineage(code_version="main"))), contains="'main'"
+    ),
+    lineage_case(
+        "owner-not-email",
+        True,
+        wt(pipeline(annotations=lineage(owner="credit team"))),
+        contains="ml-platform/owner 'credit team' is not an email address",
+    ),
+    lineage_case(
+        "unknown-tier",
+        True,
+        wt(pipeline(started=lineage(risk_tier="severe"))),
+        contains="ml-platform/risk-tier 'severe' is not one of",
+    ),
+    lineage_case(
+        "dataset-not-uri",
+        True,
+        wt(pipeline(annotations=lineage(dataset="credit.csv"))),
+        contains="ml-platform/dataset 'credit.csv' is not a URI",
+    ),
+    lineage_case(
+        "not-a-training-pipeline",
+        False,
+        wt(pipeline(annotations={}, started=None, steps=[pipeline_step("cleanup", annotated=False)])),
+    ),
+    lineage_case(
+        "workflow-run",
+        False,
+        runner.resource(WORKFLOW, pipeline(started=None), name="run"),
+    ),
+    lineage_case(
+        "workflow-run-without-dataset",
+        True,
+        runner.resource(WORKFLOW, pipeline(annotations=lineage(rai.ANN_DATASET), started=None), name="run"),
+        contains="Workflow research/credit-ct (metadata.annotations) has no ml-platform/dataset",
+    ),
+    lineage_case(
+        "preview-unknown-metadata-skipped",
+        False,
+        wt(pipeline(annotations={**lineage(), rai.ANN_CODE_VERSION: runner.UNKNOWN}, started=None)),
+    ),
+]
+
 
 CASES: list[Case] = [
     # --- R1 owner and contact
@@ -1033,6 +1228,9 @@ CASES: list[Case] = [
 ]
 
 
+CASES += PIPELINE_CASES
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.param_id)
 def test_rule(case: Case) -> None:
     check_case(case)
@@ -1088,6 +1286,39 @@ def test_lineage_keys_match_the_training_job_component() -> None:
     assert training.ANN_DATASET == rai.ANN_DATASET
     assert training.ANN_DATASET_VERSION == rai.ANN_DATASET_VERSION
     assert training.ANN_CODE_VERSION == rai.ANN_CODE_VERSION
+
+
+def test_pipeline_keys_match_the_pipeline_renderer_and_its_output_passes() -> None:
+    """workloads/pipelines/workflow.py writes the keys the pack reads; what it renders has its lineage."""
+    from workloads.pipelines import workflow
+
+    for key in ("OWNER", "RISK_TIER", "DATASET", "CODE_VERSION", "REGISTERED_MODEL", "PIPELINE", "PIPELINE_STEP"):
+        assert getattr(workflow, f"ANN_{key}") == getattr(rai, f"ANN_{key}"), key
+    params = workflow.PipelineParams(
+        name="credit-ct",
+        namespace="research",
+        image="reg/pipelines:0.1.0",
+        settings={},
+        source_uri=LINEAGE[rai.ANN_DATASET],
+        reference_uri="s3://datasets/reference/credit/",
+        registered_model="credit-approval",
+        owner="credit-ml@example.com",
+        contact="credit-oncall@example.com",
+        risk_tier="high",
+        code_version="3f9c2ab",
+    )
+    template, cron_wf = workflow.render(params)
+    assert cron_wf is not None
+    stack = [wt(template), cw(cron_wf)]
+    assert runner.evaluate(rule("rai-pipeline-lineage"), stack) == []
+    train = next(t for t in template["spec"]["templates"] if t["name"] == "train")
+    train["metadata"] = {}  # the rule must still see a missing step name
+    found = runner.evaluate(rule("rai-pipeline-lineage"), [wt(template)])
+    where = f"spec.templates[{template['spec']['templates'].index(train)}]"
+    assert [v.message for v in found] == [
+        f"WorkflowTemplate research/credit-ct: template 'train' ({where}) has no {rai.ANN_PIPELINE_STEP} "
+        "annotation: its pods and records cannot be traced to a pipeline step"
+    ]
 
 
 def test_model_sources_reads_every_place_a_model_can_come_from() -> None:

@@ -1000,6 +1000,114 @@ IAM_CASES = [
     ),
 ]
 
+# --- ElastiCache -----------------------------------------------------------------------------------------
+
+CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+UNKNOWN = runner.UNKNOWN
+SECRET = runner.SECRET
+CACHE_PROPS: dict[str, Any] = {  # the aws-prod online store as components/aws/cache.py sends it
+    "replicationGroupId": "mlp-aws-prod-features",
+    "engine": "valkey",
+    "engineVersion": "9.1",
+    "nodeType": "cache.r7g.large",
+    "clusterMode": "disabled",
+    "numCacheClusters": 2.0,
+    "automaticFailoverEnabled": True,
+    "multiAzEnabled": True,
+    "port": 6379.0,
+    "transitEncryptionEnabled": True,
+    "transitEncryptionMode": "required",
+    "atRestEncryptionEnabled": True,
+    "kmsKeyId": KEY,
+    "authToken": SECRET,
+    "authTokenUpdateStrategy": "ROTATE",
+    "snapshotRetentionLimit": 7.0,
+}
+
+
+def cache(**changes: Any) -> dict[str, Any]:
+    """CACHE_PROPS with inputs changed; None drops one."""
+    out = {**CACHE_PROPS, **changes}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def cache_case(policy: str, id: str, violates: bool, contains: str | None = None, config: Any = None, **changes: Any):
+    return Case(policy, id, violates, CACHE, cache(**changes), contains=contains, config=config)
+
+
+CACHE_CASES = [
+    cache_case("aws-elasticache-encrypted-cmk", "cmk", False),
+    cache_case("aws-elasticache-encrypted-cmk", "preview-key", False, kmsKeyId=UNKNOWN),
+    cache_case("aws-elasticache-encrypted-cmk", "valkey-default-on", False, atRestEncryptionEnabled=None),
+    cache_case(
+        "aws-elasticache-encrypted-cmk",
+        "redis-default-off",
+        True,
+        "unset (off for engine redis)",
+        engine="redis",
+        atRestEncryptionEnabled=None,
+        kmsKeyId=None,
+    ),
+    cache_case(
+        "aws-elasticache-encrypted-cmk", "off", True, "atRestEncryptionEnabled is false", atRestEncryptionEnabled=False
+    ),
+    cache_case("aws-elasticache-encrypted-cmk", "service-key", True, "no kmsKeyId", kmsKeyId=None),
+    cache_case("aws-elasticache-transit-encryption", "required", False),
+    cache_case("aws-elasticache-transit-encryption", "mode-default", False, transitEncryptionMode=None),
+    cache_case(
+        "aws-elasticache-transit-encryption",
+        "off",
+        True,
+        "transitEncryptionEnabled is false",
+        transitEncryptionEnabled=False,
+        transitEncryptionMode=None,
+    ),
+    cache_case(
+        "aws-elasticache-transit-encryption",
+        "unset",
+        True,
+        "unset (off)",
+        transitEncryptionEnabled=None,
+        transitEncryptionMode=None,
+    ),
+    cache_case(
+        "aws-elasticache-transit-encryption", "preferred", True, "'preferred'", transitEncryptionMode="preferred"
+    ),
+    cache_case("aws-elasticache-auth", "token", False),
+    cache_case("aws-elasticache-auth", "preview-token", False, authToken=UNKNOWN),
+    cache_case(
+        "aws-elasticache-auth", "write-only-token", False, authToken=None, authTokenWo=SECRET, authTokenWoVersion=1.0
+    ),
+    cache_case("aws-elasticache-auth", "rbac", False, authToken=None, userGroupIds=["mlp-features-users"]),
+    cache_case("aws-elasticache-auth", "none", True, "no authToken (AUTH) and no userGroupIds", authToken=None),
+    cache_case("aws-elasticache-auth", "empty-user-groups", True, "no authToken", authToken=None, userGroupIds=[]),
+    cache_case("aws-elasticache-auth", "delete", True, "DELETE", authTokenUpdateStrategy="DELETE", authToken=None),
+    cache_case("aws-elasticache-multi-az", "prod", False),
+    cache_case(
+        "aws-elasticache-multi-az",
+        "dev-single-node",
+        True,
+        "automaticFailoverEnabled is false",
+        numCacheClusters=1.0,
+        automaticFailoverEnabled=False,
+        multiAzEnabled=False,
+    ),
+    cache_case("aws-elasticache-multi-az", "failover-one-zone", True, "multiAzEnabled is unset", multiAzEnabled=None),
+    cache_case("aws-elasticache-snapshots", "7-days", False),
+    cache_case("aws-elasticache-snapshots", "dev-1-day", False, snapshotRetentionLimit=1.0),
+    cache_case("aws-elasticache-snapshots", "off", True, "is 0 days", snapshotRetentionLimit=0.0),
+    cache_case("aws-elasticache-snapshots", "unset", True, "unset", snapshotRetentionLimit=None),
+    cache_case(
+        "aws-elasticache-snapshots",
+        "config-7",
+        True,
+        "at least 7",
+        config={"minimumDays": 7},
+        snapshotRetentionLimit=1.0,
+    ),
+]
+
+
 # --- RDS ------------------------------------------------------------------------------------------------
 
 DB = "aws:rds/instance:Instance"
@@ -1212,7 +1320,17 @@ NET_CASES = [
     ),
 ]
 
-CASES: list[Case] = [*EKS_CASES, *NODE_CASES, *ECR_CASES, *S3_CASES, *KMS_CASES, *IAM_CASES, *RDS_CASES, *NET_CASES]
+CASES: list[Case] = [
+    *EKS_CASES,
+    *NODE_CASES,
+    *ECR_CASES,
+    *S3_CASES,
+    *KMS_CASES,
+    *IAM_CASES,
+    *CACHE_CASES,
+    *RDS_CASES,
+    *NET_CASES,
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.param_id)
@@ -1229,6 +1347,12 @@ def test_every_rule_has_both_kinds_of_case() -> None:
 
 
 def test_prod_only_rules() -> None:
-    """Deletion protection, a private endpoint and versioning are mandatory in prod, advisory elsewhere."""
+    """Deletion protection, a private endpoint, versioning and a Multi-AZ cache are mandatory in prod, advisory
+    elsewhere."""
     prod_only = {r.name for r in rules.RULES if "prod-only" in (r.tags or [])}
-    assert prod_only == {"aws-eks-endpoint-private", "aws-rds-deletion-protection", "aws-s3-versioning"}
+    assert prod_only == {
+        "aws-eks-endpoint-private",
+        "aws-rds-deletion-protection",
+        "aws-s3-versioning",
+        "aws-elasticache-multi-az",
+    }

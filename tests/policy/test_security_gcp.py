@@ -31,6 +31,7 @@ SA_BINDING = "gcp:serviceaccount/iAMBinding:IAMBinding"
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 FIREWALL = "gcp:compute/firewall:Firewall"
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
+REDIS = "gcp:redis/instance:Instance"
 
 DROP = object()  # removes a key in `_with`
 NODES_SA = "mlp-gcp-prod-nodes@mlp-prod-123456.iam.gserviceaccount.com"
@@ -152,6 +153,22 @@ SUBNET_PROPS = {
     "ipCidrRange": "10.60.128.0/19",
     "privateIpGoogleAccess": True,
     "logConfig": {"aggregationInterval": "INTERVAL_5_SEC", "flowSampling": 0.5, "metadata": "INCLUDE_ALL_METADATA"},
+}
+
+REDIS_PROPS = {  # the gcp-prod online store as components/gcp/cache.py sends it
+    "name": "mlp-gcp-prod-features",
+    "region": "us-central1",
+    "redisVersion": "REDIS_7_2",
+    "memorySizeGb": 5.0,
+    "tier": "STANDARD_HA",
+    "readReplicasMode": "READ_REPLICAS_ENABLED",
+    "replicaCount": 1.0,
+    "authorizedNetwork": "projects/mlp-prod-123456/global/networks/mlp-gcp-prod",
+    "connectMode": "PRIVATE_SERVICE_ACCESS",
+    "authEnabled": True,
+    "transitEncryptionMode": "SERVER_AUTHENTICATION",
+    "customerManagedKey": f"{KMS}-cache",
+    "persistenceConfig": {"persistenceMode": "RDB", "rdbSnapshotPeriod": "ONE_HOUR"},
 }
 
 
@@ -943,6 +960,86 @@ CASES: list[Case] = [
     ),
     Case("gcp-sql-cmek", "kms", False, SQL, SQL_PROPS),
     Case("gcp-sql-cmek", "google-managed", True, SQL, _with(SQL_PROPS, encryptionKeyName=DROP)),
+    # --- Memorystore for Redis
+    Case("gcp-redis-auth", "on", False, REDIS, REDIS_PROPS),
+    Case("gcp-redis-auth", "off", True, REDIS, _with(REDIS_PROPS, authEnabled=False), contains="authEnabled is false"),
+    Case("gcp-redis-auth", "unset", True, REDIS, _with(REDIS_PROPS, authEnabled=DROP), contains="unset (false)"),
+    Case("gcp-redis-transit-encryption", "server-auth", False, REDIS, REDIS_PROPS),
+    Case(
+        "gcp-redis-transit-encryption",
+        "disabled",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, transitEncryptionMode="DISABLED"),
+        contains="'DISABLED'",
+    ),
+    Case(
+        "gcp-redis-transit-encryption",
+        "unset",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, transitEncryptionMode=DROP),
+        contains="unset (DISABLED)",
+    ),
+    Case("gcp-redis-cmek", "kms", False, REDIS, REDIS_PROPS),
+    Case("gcp-redis-cmek", "google-managed", True, REDIS, _with(REDIS_PROPS, customerManagedKey=DROP)),
+    Case("gcp-redis-private-service-access", "psa", False, REDIS, REDIS_PROPS),
+    Case(
+        "gcp-redis-private-service-access",
+        "direct-peering",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, connectMode="DIRECT_PEERING"),
+        contains="'DIRECT_PEERING', not PRIVATE_SERVICE_ACCESS",
+    ),
+    Case(
+        "gcp-redis-private-service-access",
+        "mode-unset",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, connectMode=DROP),
+        contains="unset (DIRECT_PEERING)",
+    ),
+    Case(
+        "gcp-redis-private-service-access",
+        "network-unset",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, authorizedNetwork=DROP),
+        contains="joins the project's 'default' network",
+    ),
+    Case(
+        "gcp-redis-private-service-access",
+        "default-network",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, authorizedNetwork="projects/mlp-prod-123456/global/networks/default"),
+        contains="the 'default' network",
+    ),
+    Case(
+        "gcp-redis-private-service-access",
+        "default-network-short",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, authorizedNetwork="default"),
+    ),
+    Case(
+        "gcp-redis-private-service-access",
+        "network-named-default-like",
+        False,
+        REDIS,
+        _with(REDIS_PROPS, authorizedNetwork="projects/p/global/networks/default-ml"),
+    ),
+    Case("gcp-redis-high-availability", "standard-ha", False, REDIS, REDIS_PROPS),
+    Case(
+        "gcp-redis-high-availability",
+        "basic",
+        True,
+        REDIS,
+        _with(REDIS_PROPS, tier="BASIC", readReplicasMode=DROP, replicaCount=DROP),
+        contains="tier is 'BASIC'",
+    ),
+    Case("gcp-redis-high-availability", "unset", True, REDIS, _with(REDIS_PROPS, tier=DROP), contains="unset (BASIC)"),
     # --- VPC
     Case("gcp-firewall-no-public-admin-ports", "iap-ssh", False, FIREWALL, FIREWALL_PROPS),
     Case(
@@ -1049,6 +1146,7 @@ def test_prod_only_rules_relax_in_dev() -> None:
         "gcp-gke-binary-authorization",
         "gcp-gke-deletion-protection",
         "gcp-sql-deletion-protection",
+        "gcp-redis-high-availability",
     }
 
 
@@ -1073,6 +1171,14 @@ PREVIEW_CASES: list[Case] = [
     Case("gcp-storage-cmek", "preview-key", False, BUCKET, _with(BUCKET_PROPS, encryption__defaultKmsKeyName=UNKNOWN)),
     Case("gcp-artifact-registry-cmek", "preview-key", False, REPO, _with(REPO_PROPS, kmsKeyName=UNKNOWN)),
     Case("gcp-sql-cmek", "preview-key", False, SQL, _with(SQL_PROPS, encryptionKeyName=UNKNOWN)),
+    Case("gcp-redis-cmek", "preview-key", False, REDIS, _with(REDIS_PROPS, customerManagedKey=UNKNOWN)),
+    Case(
+        "gcp-redis-private-service-access",
+        "preview-network",
+        False,
+        REDIS,
+        _with(REDIS_PROPS, authorizedNetwork=UNKNOWN),
+    ),
     Case(
         "gcp-storage-iam-not-public",
         "preview-member",

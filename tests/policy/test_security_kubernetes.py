@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policy import runner
+from policy import props, runner
 from policy.security import kubernetes as k8s_rules
 from tests.conftest import synth_stack
 from tests.policy.cases import Case, check_case, rule
@@ -34,6 +34,10 @@ ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 KARPENTER_NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+WORKFLOW_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"
+CLUSTER_WORKFLOW_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:ClusterWorkflowTemplate"
+CRON_WORKFLOW = "kubernetes:argoproj.io/v1alpha1:CronWorkflow"
+WORKFLOW = "kubernetes:argoproj.io/v1alpha1:Workflow"
 
 ECR_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mlp-aws-dev/training:0.1.0"
 TEAM_URN = "urn:pulumi:dev::ml-platform::ml-platform:k8s:PlatformServices$ml-platform:k8s:TeamNamespace$"
@@ -294,6 +298,280 @@ def release(**kw: Any) -> dict:
 
 
 NO_EXEMPTIONS = {"exemptNamespaces": [], "exemptObjects": []}
+
+# --- Argo Workflows: the shapes workloads/pipelines/workflow.py renders (Hera) -----------------------------
+
+ARGO_POD_SC = {
+    "runAsNonRoot": True,
+    "runAsUser": 65532,
+    "runAsGroup": 65532,
+    "fsGroup": 65532,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+ARGO_CONTAINER_SC = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def argo_container(gpus: int = 0, **overrides: Any) -> dict[str, Any]:
+    """A step's container as Hera renders it: no name (Argo calls it `main`), the pod context elsewhere."""
+    resources: dict[str, Any] = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    if gpus:
+        resources["requests"]["nvidia.com/gpu"] = str(gpus)
+        resources["limits"]["nvidia.com/gpu"] = str(gpus)
+    container = {
+        "image": ECR_IMAGE,
+        "command": ["python", "-m", "workloads.pipelines"],
+        "securityContext": copy.deepcopy(ARGO_CONTAINER_SC),
+        "resources": resources,
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return _drop_none({**container, **overrides})
+
+
+def step(name: str = "ingest", **template: Any) -> dict[str, Any]:
+    """A container template (None drops a field)."""
+    out = {
+        "name": name,
+        "metadata": {"annotations": {"ml-platform/pipeline-step": name}},
+        "container": argo_container(),
+        "nodeSelector": {"ml-platform/pool": "cpu"},
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}}],
+    }
+    return _drop_none({**out, **template})
+
+
+def train_step(**template: Any) -> dict[str, Any]:
+    base = {
+        "container": argo_container(gpus=1),
+        "nodeSelector": {"ml-platform/pool": "l4"},
+        "tolerations": [GPU_TOLERATION],
+    }
+    return step("train", **{**base, **template})
+
+
+DAG = {"name": "continuous-training", "dag": {"tasks": [{"name": "ingest", "template": "ingest"}]}}
+
+
+def workflow_spec(*templates: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """spec.templates: [0] the DAG, then `templates` (default: ingest, train)."""
+    out = {
+        "entrypoint": "continuous-training",
+        "serviceAccountName": "pipeline",
+        "automountServiceAccountToken": True,
+        "securityContext": copy.deepcopy(ARGO_POD_SC),
+        "templates": [DAG, *(templates or (step(), train_step()))],
+    }
+    return _drop_none({**out, **spec})
+
+
+def workflow_template(*templates: dict[str, Any], ns: str | None = "research", **spec: Any) -> dict[str, Any]:
+    metadata = _drop_none({"name": "credit-ct", "namespace": ns})
+    return {"metadata": metadata, "spec": workflow_spec(*templates, **spec)}
+
+
+def cron_workflow(spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CronWorkflow: its own workflow spec, or (default) only a reference to the WorkflowTemplate."""
+    inner = spec or {"serviceAccountName": "pipeline", "workflowTemplateRef": {"name": "credit-ct"}}
+    return {
+        "metadata": {"name": "credit-ct", "namespace": "research"},
+        "spec": {"schedules": ["0 3 * * 1"], "concurrencyPolicy": "Forbid", "workflowSpec": inner},
+    }
+
+
+def wt_case(policy: str, id: str, violates: bool, props: dict[str, Any], contains: str | None = None) -> Case:
+    return Case(policy, id, violates, WORKFLOW_TEMPLATE, props, contains=contains)
+
+
+ARGO_CASES: list[Case] = [
+    wt_case("k8s-pod-not-privileged", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-pod-not-privileged",
+        "argo-sidecar",
+        True,
+        workflow_template(step(sidecars=[ctr("proxy", securityContext=sc(privileged=True))])),
+        "container 'proxy' (spec.templates[1].sidecars[0]) is privileged",
+    ),
+    wt_case("k8s-pod-non-root", "argo-workflow-pod-context", False, workflow_template()),
+    wt_case(
+        "k8s-pod-non-root",
+        "argo-template-context-replaces-workflow-one",
+        True,
+        workflow_template(step(securityContext={"runAsUser": 0})),
+        "container 'main' (spec.templates[1].container) runs as UID 0",
+    ),
+    wt_case(
+        "k8s-pod-non-root",
+        "argo-no-pod-context",
+        True,
+        workflow_template(step(container=argo_container(securityContext=sc(runAsNonRoot=None))), securityContext=None),
+        "does not set runAsNonRoot: true",
+    ),
+    wt_case("k8s-pod-seccomp", "argo-workflow-level", False, workflow_template()),
+    wt_case(
+        "k8s-pod-seccomp",
+        "argo-template-context-without-seccomp",
+        True,
+        workflow_template(step(securityContext={"runAsNonRoot": True})),
+        "container 'main' (spec.templates[1].container) has no seccomp profile",
+    ),
+    wt_case("k8s-pod-no-privilege-escalation", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-pod-no-privilege-escalation",
+        "argo-script-template",
+        True,
+        workflow_template(
+            step(container=None, script=argo_container(source="print(1)", securityContext={"runAsNonRoot": True}))
+        ),
+        "container 'main' (spec.templates[1].script) does not set allowPrivilegeEscalation: false",
+    ),
+    wt_case(
+        "k8s-pod-no-privilege-escalation",
+        "argo-template-defaults",
+        False,
+        workflow_template(
+            step(container=argo_container(securityContext=None)),
+            templateDefaults={"container": {"securityContext": copy.deepcopy(ARGO_CONTAINER_SC)}},
+        ),
+    ),
+    wt_case("k8s-pod-capabilities", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-pod-capabilities",
+        "argo-container-set",
+        True,
+        workflow_template(
+            step(
+                container=None,
+                containerSet={
+                    "containers": [
+                        argo_container(name="a"),
+                        argo_container(name="b", securityContext=sc(capabilities={"drop": ["NET_RAW"]})),
+                    ]
+                },
+            )
+        ),
+        "container 'b' (spec.templates[1].containerSet.containers[1]) does not drop ALL",
+    ),
+    wt_case("k8s-pod-read-only-root-filesystem", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-pod-read-only-root-filesystem",
+        "argo-init-container",
+        True,
+        workflow_template(step(initContainers=[ctr("fetch", securityContext=sc(readOnlyRootFilesystem=None))])),
+        "container 'fetch' (spec.templates[1].initContainers[0]) has a writable root filesystem",
+    ),
+    wt_case("k8s-pod-resources", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-pod-resources",
+        "argo-no-resources",
+        True,
+        workflow_template(step(container=argo_container(resources=None))),
+        "container 'main' (spec.templates[1].container) sets no requests.cpu",
+    ),
+    wt_case(
+        "k8s-pod-no-host-namespaces",
+        "argo-workflow-host-network",
+        True,
+        workflow_template(hostNetwork=True),
+        "spec.templates[1] sets hostNetwork: true",
+    ),
+    wt_case("k8s-pod-no-host-namespaces", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-pod-no-host-path",
+        "argo-workflow-volume",
+        True,
+        workflow_template(volumes=[{"name": "host", "hostPath": {"path": "/var/lib/data"}}]),
+        "spec.templates[2] volume 'host' mounts hostPath /var/lib/data",
+    ),
+    wt_case("k8s-pod-no-host-path", "argo-pipeline", False, workflow_template()),
+    wt_case("k8s-image-approved-registry", "argo-pipeline", False, workflow_template()),
+    wt_case(
+        "k8s-image-approved-registry",
+        "argo-docker-hub",
+        True,
+        workflow_template(step(container=argo_container(image="python:3.12.8-slim"))),
+        "(spec.templates[1].container) image python:3.12.8-slim is not from an approved registry",
+    ),
+    Case("k8s-image-pinned", "argo-cron-template-ref", False, CRON_WORKFLOW, cron_workflow()),
+    Case(
+        "k8s-image-pinned",
+        "argo-cron-inline-spec",
+        True,
+        CRON_WORKFLOW,
+        cron_workflow(workflow_spec(step(container=argo_container(image="python:latest")))),
+        contains="container 'main' (spec.workflowSpec.templates[1].container) image python:latest uses the floating",
+    ),
+    wt_case("gpu-toleration-requires-gpu", "argo-train-step", False, workflow_template()),
+    wt_case(
+        "gpu-toleration-requires-gpu",
+        "argo-workflow-level-toleration",
+        True,
+        workflow_template(step(), tolerations=[GPU_TOLERATION]),
+        "spec.templates[1] tolerates the nvidia.com/gpu taint but no container requests nvidia.com/gpu",
+    ),
+    wt_case("gpu-pod-limits", "argo-train-step", False, workflow_template()),
+    wt_case(
+        "gpu-pod-limits",
+        "argo-request-only",
+        True,
+        workflow_template(
+            train_step(
+                container=argo_container(resources={"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}})
+            )
+        ),
+        "container 'main' (spec.templates[1].container) requests nvidia.com/gpu: 1 without a limit",
+    ),
+    Case(
+        "k8s-no-default-service-account",
+        "argo-pipeline",
+        False,
+        stack=[res(WORKFLOW_TEMPLATE, workflow_template(), "wt"), res(CRON_WORKFLOW, cron_workflow(), "cron")],
+    ),
+    Case(
+        "k8s-no-default-service-account",
+        "argo-template-account",
+        False,
+        stack=[
+            res(WORKFLOW_TEMPLATE, workflow_template(step(serviceAccountName="ingest"), serviceAccountName=None), "wt")
+        ],
+    ),
+    Case(
+        "k8s-no-default-service-account",
+        "argo-no-account",
+        True,
+        stack=[res(WORKFLOW_TEMPLATE, workflow_template(serviceAccountName=None), "wt")],
+        contains="WorkflowTemplate 'credit-ct' (spec.templates[1]) runs as the 'default' service account",
+    ),
+    Case(
+        "k8s-service-account-token-automount",
+        "argo-executor-needs-token",
+        False,
+        stack=[res(WORKFLOW_TEMPLATE, workflow_template(), "wt")],
+    ),
+    wt_case("k8s-no-default-namespace", "argo-team-namespace", False, workflow_template()),
+    wt_case(
+        "k8s-no-default-namespace",
+        "argo-no-namespace",
+        True,
+        workflow_template(ns=None),
+        "WorkflowTemplate 'credit-ct' names no namespace",
+    ),
+    Case(
+        "k8s-no-default-namespace",
+        "argo-cluster-template",
+        False,
+        CLUSTER_WORKFLOW_TEMPLATE,
+        workflow_template(ns=None),
+    ),
+]
 
 CASES: list[Case] = [
     # --- privileged ---
@@ -1436,9 +1714,70 @@ CASES: list[Case] = [
 ]
 
 
+CASES += ARGO_CASES
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.param_id)
 def test_rule(case: Case) -> None:
     check_case(case)
+
+
+def argo_pods(type_: str, obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    return list(props.pod_specs(type_, obj))
+
+
+def test_argo_pods_are_assembled_as_the_controller_runs_them() -> None:
+    """One pod per container template (not the DAG), at the template's path: the template's pod-level
+    fields replace the workflow's whole, volumes add up, and the containers keep their manifest paths."""
+    obj = workflow_template(
+        step(nodeSelector=None),
+        train_step(serviceAccountName="trainer", securityContext={"runAsNonRoot": True}),
+        nodeSelector={"ml-platform/pool": "cpu"},
+        volumes=[{"name": "cache", "emptyDir": {}}],
+    )
+    found = argo_pods(WORKFLOW_TEMPLATE, obj)
+    assert [path for path, _ in found] == ["spec.templates[1]", "spec.templates[2]"]
+    ingest, train = (pod for _, pod in found)
+    assert ingest["nodeSelector"] == {"ml-platform/pool": "cpu"}
+    assert train["nodeSelector"] == {"ml-platform/pool": "l4"}
+    assert (ingest["serviceAccountName"], train["serviceAccountName"]) == ("pipeline", "trainer")
+    assert ingest["securityContext"] == ARGO_POD_SC and train["securityContext"] == {"runAsNonRoot": True}
+    assert "tolerations" not in ingest and train["tolerations"] == [GPU_TOLERATION]
+    assert [v["name"] for v in train["volumes"]] == ["cache", "tmp"]
+    assert [path for path, _ in props.containers(train)] == ["container"]
+    cron = cron_workflow(workflow_spec(step()))
+    assert [path for path, _ in argo_pods(CRON_WORKFLOW, cron)] == ["spec.workflowSpec.templates[1]"]
+    assert argo_pods(CRON_WORKFLOW, cron_workflow()) == []  # only a workflowTemplateRef
+    assert argo_pods("kubernetes:example.com/v1:WorkflowTemplate", obj) == []  # not Argo's
+
+
+def test_the_rendered_pipeline_passes_every_kubernetes_rule() -> None:
+    """The pipeline as workloads/pipelines/workflow.py renders it (a GPU train step), advisory rules included."""
+    from workloads.pipelines.workflow import PipelineParams, StepResources, render
+
+    params = PipelineParams(
+        name="credit-ct",
+        namespace="research",
+        image=ECR_IMAGE,
+        settings={},
+        source_uri="s3://datasets/raw/credit/",
+        reference_uri="s3://datasets/reference/credit/",
+        registered_model="credit-approval",
+        owner="credit-ml@example.com",
+        contact="credit-oncall@example.com",
+        risk_tier="high",
+        code_version="3f9c2ab",
+        node_selector={"ml-platform/pool": "cpu"},
+        train_node_selector={"ml-platform/pool": "l4"},
+        train_tolerations=(GPU_TOLERATION,),
+        train_resources=StepResources(cpu="2", memory="8Gi", cpu_limit="4", gpus=1),
+    )
+    template, cron = render(params)
+    assert cron is not None
+    objects = [res(WORKFLOW_TEMPLATE, template, "wt"), res(CRON_WORKFLOW, cron, "cron")]
+    assert len(argo_pods(WORKFLOW_TEMPLATE, template)) == 7
+    found = [f"{v.policy}: {v.message}" for r in k8s_rules.RULES for v in runner.evaluate(r, objects)]
+    assert found == []
 
 
 def test_every_rule_has_both_kinds_of_case() -> None:
