@@ -273,3 +273,51 @@ def test_an_unfair_model_stops_the_run_at_evaluation_and_is_never_served(
 def _key(uri: str) -> dict[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return {"Bucket": bucket, "Key": key}
+
+
+# -- the step command each pod runs ----------------------------------------------------------------------
+
+
+def test_the_step_command_exits_2_on_missing_settings_and_3_on_a_failed_gate(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workloads.pipelines.__main__ import main
+
+    for key in ("PIPELINE_SETTINGS", "PIPELINE_RUN_ID", "PIPELINE_SOURCE_URI", "PIPELINE_REFERENCE_URI"):
+        monkeypatch.delenv(key, raising=False)
+    assert main(["ingest"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: PIPELINE_SETTINGS, PIPELINE_RUN_ID, PIPELINE_SOURCE_URI, PIPELINE_REFERENCE_URI not set "
+        "(the WorkflowTemplate sets them)"
+    ]
+    monkeypatch.setenv("PIPELINE_SETTINGS", '{"team": "research"}')
+    for key in ("PIPELINE_RUN_ID", "PIPELINE_SOURCE_URI", "PIPELINE_REFERENCE_URI"):
+        monkeypatch.setenv(key, "x")
+    assert main(["ingest"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: PIPELINE_SETTINGS: pipeline: Field required") and "\n" not in err
+
+    # local files: ingest, then a batch from another population fails validation with status 3
+    shifted = pd.read_csv(io.BytesIO(make_tabular(600, seed=5)))
+    shifted["debt"] = shifted["debt"] * 3
+    (tmp_path / "batch.csv").write_bytes(shifted.to_csv(index=False).encode())
+    (tmp_path / "reference.csv").write_bytes(make_tabular(2000, seed=0))
+    settings = PipelineSettings(
+        team=NAMESPACE,
+        pipeline="ct",
+        runs_uri=str(tmp_path / "runs"),
+        models_uri=str(tmp_path / "models"),
+        offline_path=str(tmp_path / "offline"),
+        registered_model=MODEL,
+        model_deployment=MODEL,
+        namespace=NAMESPACE,
+    )
+    monkeypatch.setenv("PIPELINE_SETTINGS", settings.model_dump_json())
+    monkeypatch.setenv("PIPELINE_RUN_ID", "run-1")
+    monkeypatch.setenv("PIPELINE_SOURCE_URI", str(tmp_path / "batch.csv"))
+    monkeypatch.setenv("PIPELINE_REFERENCE_URI", str(tmp_path / "reference.csv"))
+    assert main(["ingest"]) == 0
+    assert main(["validate"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: data validation failed: ") and "debt" in err[-1]
+    assert json.loads((tmp_path / "runs" / "run-1" / "validate.json").read_text())["passed"] is False

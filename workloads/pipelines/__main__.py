@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from workloads.pipelines.workflow import STEPS
 
@@ -29,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.step == "all":
             steps.run_all(ctx)
         else:
+            started = time.perf_counter()
             steps.STEPS[args.step](ctx)
+            logging.getLogger("workloads.pipelines").info(
+                "step %s done in %.1f s", args.step, time.perf_counter() - started
+            )
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import tempfile
+import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -330,6 +331,8 @@ def run_all(ctx: RunContext, api: KubernetesApi | None = None) -> dict[str, dict
     """Every step in order in this process (what the WorkflowTemplate does across pods)."""
     records: dict[str, dict[str, Any]] = {}
     for name, step in STEPS.items():
+        started = time.perf_counter()
         log.info("step %s", name)
         records[name] = rollout(ctx, api) if name == "rollout" else step(ctx)
+        log.info("step %s done in %.1f s", name, time.perf_counter() - started)
     return records
