@@ -33,7 +33,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws.kms import KmsKeys
-from components.aws.network import Network
+from components.aws.network import Network, cluster_only_security_group
 from components.context import PlatformContext
 from components.foundation import OnlineStoreRef
 
@@ -86,23 +86,15 @@ class OnlineStore(pulumi.ComponentResource):
             tags=ctx.tags(),
             opts=child,
         )
-        self.security_group = sg = aws.ec2.SecurityGroup(
+        self.security_group = sg = cluster_only_security_group(
             name,
-            vpc_id=network.vpc_id,
-            description="Valkey from the EKS cluster security group only",
-            tags=ctx.tags(Name=f"{ctx.prefix}-online-store"),
+            ctx,
+            network,
+            client_security_group_id,
+            port=PORT,
+            service="Valkey (TLS)",
+            tag_name=f"{ctx.prefix}-online-store",
             opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-cluster",
-            security_group_id=sg.id,
-            referenced_security_group_id=client_security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="Valkey (TLS) from cluster nodes and pods",
-            tags=ctx.tags(),
-            opts=pulumi.ResourceOptions(parent=sg),
         )
 
         self.token = token = random.RandomPassword(

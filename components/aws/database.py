@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.kms import KmsKeys
-from components.aws.network import Network
+from components.aws.network import Network, cluster_only_security_group
 from components.context import PlatformContext
 from components.foundation import DatabaseRef
 
@@ -45,23 +45,15 @@ class Database(pulumi.ComponentResource):
             tags=ctx.tags(),
             opts=child,
         )
-        sg = aws.ec2.SecurityGroup(
+        sg = cluster_only_security_group(
             name,
-            vpc_id=network.vpc_id,
-            description="PostgreSQL from the EKS cluster security group only",
-            tags=ctx.tags(Name=f"{ctx.prefix}-db"),
+            ctx,
+            network,
+            client_security_group_id,
+            port=5432,
+            service="PostgreSQL",
+            tag_name=f"{ctx.prefix}-db",
             opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-cluster",
-            security_group_id=sg.id,
-            referenced_security_group_id=client_security_group_id,
-            ip_protocol="tcp",
-            from_port=5432,
-            to_port=5432,
-            description="PostgreSQL from cluster nodes and pods",
-            tags=ctx.tags(),
-            opts=pulumi.ResourceOptions(parent=sg),
         )
         params = aws.rds.ParameterGroup(
             name,

@@ -278,3 +278,37 @@ class Network(pulumi.ComponentResource):
             )
 
         self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids})
+
+
+def cluster_only_security_group(
+    name: str,
+    ctx: PlatformContext,
+    network: Network,
+    client_security_group_id: pulumi.Input[str],
+    *,
+    port: int,
+    service: str,
+    tag_name: str,
+    opts: pulumi.ResourceOptions,
+) -> aws.ec2.SecurityGroup:
+    """A security group for a private data store (the database, the online store): TCP `port` from the
+    EKS cluster security group (its nodes and pods) and nothing else."""
+    sg = aws.ec2.SecurityGroup(
+        name,
+        vpc_id=network.vpc_id,
+        description=f"{service} from the EKS cluster security group only",
+        tags=ctx.tags(Name=tag_name),
+        opts=opts,
+    )
+    aws.vpc.SecurityGroupIngressRule(
+        f"{name}-from-cluster",
+        security_group_id=sg.id,
+        referenced_security_group_id=client_security_group_id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=f"{service} from cluster nodes and pods",
+        tags=ctx.tags(),
+        opts=pulumi.ResourceOptions(parent=sg),
+    )
+    return sg

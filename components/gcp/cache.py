@@ -140,18 +140,7 @@ class OnlineStore(pulumi.ComponentResource):
             f"{name}-auth",
             secret_id=f"{ctx.prefix}-online-store-auth",
             project=project.project_id,
-            replication=gcp.secretmanager.SecretReplicationArgs(
-                user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
-                    replicas=[
-                        gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
-                            location=project.region,
-                            customer_managed_encryption=gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
-                                kms_key_name=keys.key_id("secrets")
-                            ),
-                        )
-                    ]
-                )
-            ),
+            replication=keys.regional_secret_replication(project.region),
             labels=ctx.labels(),
             annotations={"ml-platform/online-store": instance_name(ctx.prefix)},
             opts=ctx.stateful(pulumi.ResourceOptions(parent=self, depends_on=keys.ready("secrets"))),

@@ -177,18 +177,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-admin-password",
             secret_id=f"{ctx.prefix}-registry-admin-password",
             project=project.project_id,
-            replication=gcp.secretmanager.SecretReplicationArgs(
-                user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
-                    replicas=[
-                        gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
-                            location=project.region,
-                            customer_managed_encryption=gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
-                                kms_key_name=keys.key_id("secrets")
-                            ),
-                        )
-                    ]
-                )
-            ),
+            replication=keys.regional_secret_replication(project.region),
             labels=ctx.labels(),
             annotations={"ml-platform/database": f"{ctx.prefix}-registry", "ml-platform/user": DB_USER},
             opts=ctx.stateful(pulumi.ResourceOptions(parent=self, depends_on=keys.ready("secrets"))),

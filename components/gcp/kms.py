@@ -134,3 +134,19 @@ class KmsKeys(pulumi.ComponentResource):
     def ready(self, purpose: str) -> list[pulumi.Resource]:
         """Depend on these before creating anything encrypted with `purpose`'s key."""
         return [self.grants[purpose]]
+
+    def regional_secret_replication(self, region: str) -> gcp.secretmanager.SecretReplicationArgs:
+        """Secret Manager replication for the platform's secrets: one replica, in the stack's region only
+        (data residency), encrypted with the `secrets` key."""
+        return gcp.secretmanager.SecretReplicationArgs(
+            user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
+                replicas=[
+                    gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
+                        location=region,
+                        customer_managed_encryption=gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
+                            kms_key_name=self.key_id("secrets")
+                        ),
+                    )
+                ]
+            )
+        )
