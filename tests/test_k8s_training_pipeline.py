@@ -122,6 +122,11 @@ def test_services_are_the_platforms_and_no_secret_is_in_the_manifests(prod: Synt
     assert values["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "online-store", "key": "password"}}
     for name, step in steps.items():
         assert ("REDIS_PASSWORD" in env(step)) == (name in ("materialize", "train"))
+        # only the register step talks to MLflow, as the team's user when its Secret exists
+        assert ("MLFLOW_TRACKING_PASSWORD" in env(step)) == (name == "register")
+    assert env(steps["register"])["MLFLOW_TRACKING_PASSWORD"] == {
+        "secretKeyRef": {"name": "mlflow-credentials", "key": "password", "optional": True}
+    }
     text = json.dumps(objects(prod, "WorkflowTemplate") + objects(prod, "CronWorkflow")).lower()
     assert "password=" not in text and "secretaccesskey" not in text
 

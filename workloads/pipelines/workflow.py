@@ -52,6 +52,10 @@ ANN_PIPELINE = "ml-platform/pipeline"
 ANN_PIPELINE_STEP = "ml-platform/pipeline-step"
 
 SERVICE_ACCOUNT = "pipeline"
+# MLflow's basic auth: a user of the team (EDIT on its experiment and registered model), created by the
+# platform team in MLflow and stored in this Secret of the team namespace (keys username, password);
+# optional, so a registry without auth works as is
+MLFLOW_SECRET = "mlflow-credentials"
 ONLINE_STORE_SECRET = "online-store"  # key `password`: the cache's AUTH token (components/k8s/pipelines.py)
 UID = 65532
 
@@ -149,6 +153,11 @@ def _step(params: PipelineParams, step: str) -> Container:
     volumes: list[EmptyDirVolume | ConfigMapVolume] = [
         EmptyDirVolume(name="tmp", mount_path="/tmp", size_limit=m.Quantity("10Gi"))
     ]
+    if step == "register":
+        env += [
+            SecretEnv(name="MLFLOW_TRACKING_USERNAME", secret_name=MLFLOW_SECRET, secret_key="username", optional=True),
+            SecretEnv(name="MLFLOW_TRACKING_PASSWORD", secret_name=MLFLOW_SECRET, secret_key="password", optional=True),
+        ]
     if step in ("materialize", "train"):  # the online store's AUTH token (writes and point reads)
         env.append(SecretEnv(name="REDIS_PASSWORD", secret_name=ONLINE_STORE_SECRET, secret_key="password"))
         if params.ca_configmap and params.ca_path:
