@@ -465,3 +465,140 @@ def test_the_cli_reports_bad_settings_in_one_line_with_status_2() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr == "error: REDIS_SSL: must be true or false\n"
+
+
+# -- TLS, as on the managed caches --------------------------------------------------------------------
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, Path, Path]]:
+    """Debian's redis-server serving only TLS with AUTH, its certificate signed by a private CA for an
+    address that is not the one clients dial (like Memorystore's per-instance CA: clients reach it by IP)."""
+    import shutil
+
+    if shutil.which("redis-server") is None or shutil.which("openssl") is None:
+        pytest.skip("redis-server and openssl are needed (.ci/run installs redis-server)")
+    root = tmp_path_factory.mktemp("redis-tls")
+    ca, other = root / "ca.pem", root / "other-ca.pem"
+    for name, path in (("ca", ca), ("other-ca", other)):
+        _openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN=test-{name}",
+            "-keyout",
+            str(root / f"{name}.key"),
+            "-out",
+            str(path),
+        )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=10.0.0.9",
+        "-keyout",
+        str(root / "server.key"),
+        "-out",
+        str(root / "server.csr"),
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        str(root / "server.csr"),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(root / "ca.key"),
+        "-CAcreateserial",
+        "-out",
+        str(root / "server.pem"),
+    )
+    port, password = free_port(), "tls-auth-token"
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--tls-cert-file",
+            str(root / "server.pem"),
+            "--tls-key-file",
+            str(root / "server.key"),
+            "--tls-ca-cert-file",
+            str(ca),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            password,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(
+        host=LOOPBACK, port=port, password=password, ssl=True, ssl_ca_certs=str(ca), ssl_check_hostname=False
+    )
+    try:
+        from tests.workloads.conftest import wait_for
+
+        wait_for(client.ping, 20, "redis-server (TLS)", proc)
+        yield port, password, ca, other
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_materialize_and_read_over_tls_with_the_caches_own_ca(
+    tls_redis: tuple[int, str, Path, Path], tmp_path: Path
+) -> None:
+    port, password, ca, other = tls_redis
+    env = {
+        "FEAST_REGISTRY": str(tmp_path / "registry.db"),
+        "FEAST_OFFLINE_PATH": str(tmp_path / "offline"),
+        "REDIS_HOST": LOOPBACK,
+        "REDIS_PORT": str(port),
+        "REDIS_PASSWORD": password,
+        "REDIS_SSL": "true",
+        "REDIS_CA": str(ca),
+    }
+    settings = Settings.from_env(env)
+    fs = store.open_store(settings, repo_path=tmp_path)
+    store.apply(fs, settings.require_offline_path())
+    as_of = datetime(2026, 11, 1, tzinfo=UTC)
+    features = frames.sample_tables(make_tabular(20, seed=3), as_of=as_of).features
+    store.write_offline(features, settings.require_offline_path())
+    store.materialize(fs, end=as_of)
+    online = store.online_features(fs, [1, 20], MODEL_SERVICE).set_index("applicant_id")
+    expected = features.set_index("applicant_id")
+    assert online.loc[[1, 20], "income"].to_numpy() == pytest.approx(expected.loc[[1, 20], "income"].to_numpy())
+
+    # a server whose certificate another CA signed is refused, in one line
+    wrong = store.open_store(Settings.from_env({**env, "REDIS_CA": str(other)}), repo_path=tmp_path)
+    with pytest.raises(FeatureStoreError, match="certificate verify failed") as err:
+        store.online_features(wrong, [1])
+    assert "\n" not in str(err.value) and password not in str(err.value)
