@@ -566,6 +566,53 @@ class CanarySpec(_Model):
         return _dns_label(value, 15)
 
 
+# the model server's latency histogram bounds in ms (workloads/serving/metrics.py LATENCY_BUCKETS; a test
+# keeps the two equal): a latency SLO threshold is one of them, so the slow-request ratio is exact
+SERVER_LATENCY_BUCKETS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000)
+
+
+class ModelSloSpec(_Model):
+    """Service-level objectives of a model deployment (components/k8s/model_slo.py): multi-window burn-rate
+    alerts and a Grafana dashboard, on the platform model server's metrics (custom images are not scraped).
+
+    `latencyThresholdMs` must be one of the server histogram's bucket bounds (0.5 ... 5000 ms): the share of
+    requests faster than it is then read exactly from the bucket counts, not interpolated."""
+
+    availability: float = Field(
+        default=0.999, ge=0.9, le=0.99999, description="target share of inference requests answered without a 5xx"
+    )
+    latency_threshold_ms: float = Field(
+        default=500, description="a request slower than this counts against the latency SLO (a histogram bound)"
+    )
+    latency_target: float = Field(
+        default=0.99, ge=0.9, le=0.99999, description="target share of requests faster than latencyThresholdMs"
+    )
+    window: str = Field(default="28d", description="the SLO period the error budget covers: 7d to 90d")
+
+    @field_validator("latency_threshold_ms")
+    @classmethod
+    def _threshold(cls, value: float) -> float:
+        if value not in SERVER_LATENCY_BUCKETS_MS:
+            nearest = min((b for b in SERVER_LATENCY_BUCKETS_MS if b >= value), default=SERVER_LATENCY_BUCKETS_MS[-1])
+            raise ValueError(
+                f"{value:g} ms is not a bound of the model server's latency histogram: use {nearest:g} "
+                f"(bounds: {', '.join(f'{b:g}' for b in SERVER_LATENCY_BUCKETS_MS)})"
+            )
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        match = re.fullmatch(r"([0-9]+)d", value)
+        if match is None or not 7 <= int(match[1]) <= 90:
+            raise ValueError(f"'{value}' is not a whole number of days from 7d to 90d, e.g. 28d")
+        return value
+
+    @property
+    def window_days(self) -> int:
+        return int(self.window[:-1])
+
+
 class ModelDeploymentSpec(_Model):
     """A model the stack serves: a KServe InferenceService (raw Deployment) in a team namespace."""
 
@@ -596,6 +643,7 @@ class ModelDeploymentSpec(_Model):
         default=None, description="log requests and responses to the logs bucket; default (and required): high risk"
     )
     canary: CanarySpec | None = None
+    slo: ModelSloSpec = Field(default_factory=ModelSloSpec)
     governance: ModelGovernanceSpec
 
     @field_validator("name")

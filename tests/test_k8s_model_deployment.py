@@ -71,6 +71,7 @@ def test_every_object_of_the_component_is_schema_valid(dev: Synthesis) -> None:
         "NetworkPolicy",
         "PodMonitor",
         "PrometheusRule",
+        "ConfigMap",  # the model's Grafana dashboard (tests/test_k8s_model_slo.py)
     }
     for _, obj in found:
         assert validate(obj, dev.spec.cluster.kubernetes_version) == [], obj["metadata"]
@@ -141,7 +142,8 @@ def test_promotion_names_the_stable_predictor_and_drops_the_canary() -> None:
     )
     spec = isvc(promoted)["spec"]
     assert spec["predictor"]["name"] == "v4" and "canary" not in spec
-    rules = objects(promoted, "PrometheusRule", "research")[0]["spec"]["groups"][0]["rules"]
+    (rule,) = [o for o in objects(promoted, "PrometheusRule", "research") if o["metadata"]["name"].endswith("-model")]
+    rules = rule["spec"]["groups"][0]["rules"]
     unavailable = next(r for r in rules if r["alert"] == "ModelUnavailable")
     assert 'deployment=~"credit-approval-v4-predictor"' in unavailable["expr"]
 
@@ -257,7 +259,11 @@ def test_model_server_is_scraped_per_version(dev: Synthesis) -> None:
 def test_model_alert_rules_load_in_prometheus(tmp_path: Path) -> None:
     import promql_parser
 
-    (rule,) = objects(synth_stack("aws-dev"), "PrometheusRule", "research")
+    (rule,) = [
+        o
+        for o in objects(synth_stack("aws-dev"), "PrometheusRule", "research")
+        if o["metadata"]["name"].endswith("-model")
+    ]
     groups = rule["spec"]["groups"]
     alerts = {r["alert"]: r for r in groups[0]["rules"]}
     assert set(alerts) == {"ModelUnavailable", "ModelErrorRatioHigh", "ModelLatencyHigh"}

@@ -17,7 +17,8 @@ One entry of `modelDeployments[]` in the stack becomes, in the team's namespace:
 * a NetworkPolicy that admits the serving gateway (and Prometheus) to this model's pods, on the model
   server's port and the agent's: a team namespace admits no gateway traffic otherwise;
 * a PodMonitor (the model server's `/metrics`) and a PrometheusRule with the model's alerts
-  (unavailable, error ratio, p99 latency) where monitoring is on;
+  (unavailable, error ratio, p99 latency) where monitoring is on, and its SLOs (`slo`: multi-window
+  burn-rate alerts in `<model>-slo`, a Grafana dashboard; components/k8s/model_slo.py);
 * the governance annotations the responsible-AI pack reads (policy/responsible_ai/rules.py):
   owner, contact, risk tier, intended use, model card, approval, model version and stage, lineage,
   evaluation and fairness figures, inference-log retention (the logs bucket's expiry) and the
@@ -33,7 +34,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.foundation import LABEL_POOL, NodePoolRef
-from components.k8s import base, serving
+from components.k8s import base, model_slo, serving
 from components.k8s.base import ServicesContext
 from components.k8s.governance import (
     ANN_APPROVAL,
@@ -224,6 +225,8 @@ class ModelDeployment(pulumi.ComponentResource):
                 {"groups": alert_rules(model)},
                 after,
             )
+            # the SLOs: burn-rate alerts and the model's Grafana dashboard (components/k8s/model_slo.py)
+            model_slo.create(name, svc, model, labels=labels, monitoring=monitoring, opts=after)
 
         # -- the InferenceService -------------------------------------------------------------------------
         logs_bucket = svc.foundation.buckets["logs"]  # always there (infra/config.py REQUIRED_BUCKETS)
