@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workloads.monitoring.stats import psi
 from workloads.pipelines.config import Gates
+from workloads.training.synthetic import FEATURES
 
-FEATURES = ["income", "debt", "tenure", "utilisation", "history", "savings", "postcode_score"]
 SENSITIVE = "group"
 LABEL = "label"
-BINS = 10
-_EPS = 1e-4  # an empty bin counts as this share, so PSI stays finite
 
 
 @dataclass
@@ -60,19 +59,6 @@ class ValidationReport:
             "reference_rows": self.reference_rows,
             "checks": [asdict(c) for c in self.checks],
         }
-
-
-def psi(reference: np.ndarray, current: np.ndarray, bins: int = BINS) -> float:
-    """Population stability index of `current` against `reference`, over quantile bins of the reference."""
-    reference = reference[~np.isnan(reference)]
-    current = current[~np.isnan(current)]
-    if reference.size == 0 or current.size == 0:
-        return float("inf")
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_share = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=edges.size + 1) / reference.size
-    cur_share = np.bincount(np.searchsorted(edges, current, side="right"), minlength=edges.size + 1) / current.size
-    ref_share, cur_share = np.maximum(ref_share, _EPS), np.maximum(cur_share, _EPS)
-    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
 
 
 def validate(batch: pd.DataFrame, reference: pd.DataFrame, gates: Gates) -> ValidationReport:
