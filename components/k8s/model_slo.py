@@ -26,6 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s import base
+from components.k8s.monitoring import dashboard_json
 from infra.config import ModelDeploymentSpec
 
 API = "monitoring.coreos.com/v1"
@@ -157,21 +158,6 @@ def dashboard_uid(model: ModelDeploymentSpec) -> str:
     return uid if len(uid) <= 40 else f"mlp-model-{digest[:24]}"
 
 
-def _panel(pid: int, title: str, unit: str, targets: list[tuple[str, str]], x: int, y: int) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "type": "timeseries",
-        "title": title,
-        "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [
-            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
-            for i, (expr, legend) in enumerate(targets)
-        ],
-    }
-
-
 def dashboard(model: ModelDeploymentSpec, retention_days: int) -> dict[str, Any]:
     """The model's Grafana dashboard (JSON model, schemaVersion 39 as the platform's other dashboards)."""
     slo, sel = model.slo, selector(model)
@@ -234,21 +220,12 @@ def dashboard(model: ModelDeploymentSpec, retention_days: int) -> dict[str, Any]
             + [(f"{rec(SLOW_RECORD, w)} / {slow_budget:.6g}", f"latency {w}") for w in ("1h", "6h", "1d", "3d")],
         ),
     ]
-    return {
-        "uid": dashboard_uid(model),
-        "title": f"ML models / {model.team} / {model.name}",
-        "tags": ["ml-platform", "model", model.team],
-        "schemaVersion": 39,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "templating": {
-            "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"}]
-        },
-        "panels": [
-            _panel(i + 1, title, unit, targets, 12 * (i % 2), 8 * (i // 2))
-            for i, (title, unit, targets) in enumerate(panels)
-        ],
-    }
+    return dashboard_json(
+        dashboard_uid(model),
+        f"ML models / {model.team} / {model.name}",
+        panels,
+        tags=("ml-platform", "model", model.team),
+    )
 
 
 def create(

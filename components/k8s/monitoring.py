@@ -201,7 +201,8 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
 # --- dashboards ----------------------------------------------------------------------------------------
 
 
-def _panel(pid: int, title: str, expr: str, unit: str, x: int, y: int, legend: str) -> dict[str, Any]:
+def timeseries_panel(pid: int, title: str, unit: str, targets: list[tuple[str, str]], x: int, y: int) -> dict[str, Any]:
+    """A Grafana time-series panel of PromQL `targets` ((expr, legend) pairs) on the `${datasource}` variable."""
     return {
         "id": pid,
         "type": "timeseries",
@@ -209,15 +210,22 @@ def _panel(pid: int, title: str, expr: str, unit: str, x: int, y: int, legend: s
         "datasource": {"type": "prometheus", "uid": "${datasource}"},
         "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [{"refId": "A", "expr": expr, "legendFormat": legend}],
+        "targets": [
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
+            for i, (expr, legend) in enumerate(targets)
+        ],
     }
 
 
-def _dashboard(uid: str, title: str, panels: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+def dashboard_json(
+    uid: str, title: str, panels: list[tuple[str, str, list[tuple[str, str]]]], tags: tuple[str, ...] = ("ml-platform",)
+) -> dict[str, Any]:
+    """A Grafana dashboard of (title, unit, targets) panels, two per row, with a Prometheus data-source
+    variable: the platform's dashboards and each model's (model_slo.py)."""
     return {
         "uid": uid,
         "title": title,
-        "tags": ["ml-platform"],
+        "tags": list(tags),
         "schemaVersion": 39,
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
@@ -225,10 +233,15 @@ def _dashboard(uid: str, title: str, panels: list[tuple[str, str, str, str]]) ->
             "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"}]
         },
         "panels": [
-            _panel(i + 1, t, expr, unit, 12 * (i % 2), 8 * (i // 2), legend)
-            for i, (t, expr, unit, legend) in enumerate(panels)
+            timeseries_panel(i + 1, t, unit, targets, 12 * (i % 2), 8 * (i // 2))
+            for i, (t, unit, targets) in enumerate(panels)
         ],
     }
+
+
+def _dashboard(uid: str, title: str, panels: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+    """The platform's dashboards: one query per panel, (title, expr, unit, legend)."""
+    return dashboard_json(uid, title, [(t, unit, [(expr, legend)]) for t, expr, unit, legend in panels])
 
 
 def gpu_dashboard() -> dict[str, Any]:
