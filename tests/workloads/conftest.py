@@ -245,24 +245,28 @@ class RedisServer:
     password: str
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def redis_binary() -> str:
+    """Debian's redis-server; skips the test where it is absent (.ci/run installs it)."""
     binary = shutil.which("redis-server") or (
         "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
     )
     if binary is None:
         pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
     pytest.importorskip("redis", reason="redis (py) is in the features extra")
+    return binary
+
+
+@contextlib.contextmanager
+def run_redis(root: Path, password: str, *listen: str, **client: Any) -> Iterator[None]:
+    """redis-server with AUTH and no persistence in `root`, listening as `listen` says (`--port N`, or
+    `--port 0 --tls-port N ...`); ready once a client built with `client` (port, ssl, ...) gets PONG."""
     import redis
 
-    root = Path(tempfile.mkdtemp(prefix="mlp-redis-"))
-    port, password = free_port(), "test-auth-token"
     cmd = [
-        binary,
+        redis_binary(),
         "--bind",
         LOOPBACK,
-        "--port",
-        str(port),
+        *listen,
         "--dir",
         str(root),
         "--requirepass",
@@ -279,17 +283,17 @@ def redis_server() -> Iterator[RedisServer]:
         str(root / "redis.log"),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    client = redis.Redis(host=LOOPBACK, port=port, password=password, socket_timeout=2)
+    probe = redis.Redis(host=LOOPBACK, password=password, socket_timeout=2, **client)
     try:
-        wait_for(client.ping, 20, "redis-server", proc)
+        wait_for(probe.ping, 20, "redis-server", proc)
     except Exception as exc:
         proc.kill()
         log = root / "redis.log"
         raise RuntimeError(f"{exc}\n{log.read_text()[-2000:] if log.exists() else ''}") from exc
     finally:
-        client.close()
+        probe.close()
     try:
-        yield RedisServer(LOOPBACK, port, password)
+        yield
     finally:
         proc.terminate()
         try:
@@ -297,4 +301,15 @@ def redis_server() -> Iterator[RedisServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    redis_binary()
+    root = Path(tempfile.mkdtemp(prefix="mlp-redis-"))
+    port, password = free_port(), "test-auth-token"
+    try:
+        with run_redis(root, password, "--port", str(port), port=port):
+            yield RedisServer(LOOPBACK, port, password)
+    finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -26,7 +26,17 @@ import pandas as pd  # noqa: E402
 from feast import FeatureStore  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from tests.workloads.conftest import LOOPBACK, REPO, Postgres, RedisServer, S3Server, base_env, free_port  # noqa: E402
+from tests.workloads.conftest import (  # noqa: E402
+    LOOPBACK,
+    REPO,
+    Postgres,
+    RedisServer,
+    S3Server,
+    base_env,
+    free_port,
+    redis_binary,
+    run_redis,
+)
 from workloads.features import cli, frames, store  # noqa: E402
 from workloads.features.errors import FeatureStoreError, SettingsError  # noqa: E402
 from workloads.features.repo import (  # noqa: E402
@@ -480,8 +490,9 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, s
     address that is not the one clients dial (like Memorystore's per-instance CA: clients reach it by IP)."""
     import shutil
 
-    if shutil.which("redis-server") is None or shutil.which("openssl") is None:
-        pytest.skip("redis-server and openssl are needed (.ci/run installs redis-server)")
+    redis_binary()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test's certificates")
     root = tmp_path_factory.mktemp("redis-tls")
     ca, other = root / "ca.pem", root / "other-ca.pem"
     for name, path in (("ca", ca), ("other-ca", other)):
@@ -528,49 +539,10 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, s
         str(root / "server.pem"),
     )
     port, password = free_port(), "tls-auth-token"
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            "0",
-            "--tls-port",
-            str(port),
-            "--bind",
-            LOOPBACK,
-            "--tls-cert-file",
-            str(root / "server.pem"),
-            "--tls-key-file",
-            str(root / "server.key"),
-            "--tls-ca-cert-file",
-            str(ca),
-            "--tls-auth-clients",
-            "no",
-            "--requirepass",
-            password,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(root),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(
-        host=LOOPBACK, port=port, password=password, ssl=True, ssl_ca_certs=str(ca), ssl_check_hostname=False
-    )
-    try:
-        from tests.workloads.conftest import wait_for
-
-        wait_for(client.ping, 20, "redis-server (TLS)", proc)
+    tls = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(root / "server.pem")]
+    tls += ["--tls-key-file", str(root / "server.key"), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+    with run_redis(root, password, *tls, port=port, ssl=True, ssl_ca_certs=str(ca), ssl_check_hostname=False):
         yield port, password, ca, other
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_materialize_and_read_over_tls_with_the_caches_own_ca(
