@@ -31,6 +31,7 @@ from workloads.serving.errors import RequestError
 from workloads.serving.metrics import Metrics
 from workloads.serving.model import LoadedModel, decode_infer_request, encode_infer_response
 from workloads.serving.payload import PayloadLogger
+from workloads.serving.shadow import ShadowMirror
 
 log = logging.getLogger("workloads.serving")
 access_log = logging.getLogger("workloads.serving.access")
@@ -62,6 +63,7 @@ class ModelServerApp:
         *,
         max_body_bytes: int = 4 << 20,
         payload_logger: PayloadLogger | None = None,
+        shadow: ShadowMirror | None = None,
         access_log_sample_rate: float = 0.0,
     ) -> None:
         self.model = model
@@ -69,6 +71,7 @@ class ModelServerApp:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.payload_logger = payload_logger
+        self.shadow = shadow
         self.access_log_sample_rate = access_log_sample_rate
         self.ready = True
         self.draining = False
@@ -169,6 +172,8 @@ class ModelServerApp:
             response = encode_infer_response(model, rid, out)
             if self.payload_logger is not None:
                 self.payload_logger.log(rid, body, response)
+            if self.shadow is not None:  # the answer is built: mirroring only queues (never awaited)
+                self.shadow.mirror(body, out)
             return 200, response
         finally:
             self.metrics.in_flight.dec()

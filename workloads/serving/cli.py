@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 from workloads.serving import logs
 from workloads.serving.errors import ServingError, UsageError
 from workloads.serving.payload import FORMATS, MODES, LoggerConfig
+from workloads.serving.shadow import ShadowConfig
 
 ENV_PREFIX = "MODEL_SERVER_"
 log = logging.getLogger("workloads.serving")
@@ -28,6 +30,21 @@ log = logging.getLogger("workloads.serving")
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
+        raise ValueError(text)
+    return value
+
+
+def _rate(text: str) -> float:
+    """A sampling fraction that cannot be 0 (0 < r <= 1)."""
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(text)
+    return value
+
+
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
         raise ValueError(text)
     return value
 
@@ -97,6 +114,19 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ),
     ("logger_queue_size", _positive_int, 1000, "events waiting to be sent; more are dropped (default 1000)"),
     ("logger_source", str, None, "ce-source of the events (default http://localhost:PORT/)"),
+    (
+        "shadow_url",
+        str,
+        None,
+        "mirror sampled inferences to this OIP v2 infer URL of a shadow model and compare (off by default)",
+    ),
+    ("shadow_sample_rate", _rate, 1.0, "fraction of answered inferences mirrored, 0 < r <= 1 (default 1)"),
+    (
+        "shadow_tolerance",
+        _tolerance,
+        0.0,
+        "outputs of one value per row agree within this absolute difference (default 0; argmax otherwise)",
+    ),
 ]
 
 
@@ -140,6 +170,8 @@ def parse_args(argv: Sequence[str] | None = None, environ: dict[str, str] | None
         raise UsageError(f"--logger_format: {args.logger_format!r} is not one of {', '.join(FORMATS)}")
     if args.logger_url and not args.logger_url.startswith(("http://", "https://")):
         raise UsageError(f"--logger_url: {args.logger_url!r} is not an http(s) URL")
+    if args.shadow_url and not args.shadow_url.startswith(("http://", "https://")):
+        raise UsageError(f"--shadow_url: {args.shadow_url!r} is not an http(s) URL")
     if args.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise UsageError(f"--log_level: {args.log_level!r} is not one of debug, info, warning, error")
     if "/" in args.model_name or not args.model_name.strip():
@@ -166,6 +198,12 @@ def logger_config(args: argparse.Namespace, environ: dict[str, str] | None = Non
         endpoint=env.get("INFERENCE_SERVICE_ENDPOINT", ""),
         queue_size=args.logger_queue_size,
     )
+
+
+def shadow_config(args: argparse.Namespace) -> ShadowConfig | None:
+    if not args.shadow_url:
+        return None
+    return ShadowConfig(url=args.shadow_url, sample_rate=args.shadow_sample_rate, tolerance=args.shadow_tolerance)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log_sample_rate=args.access_log_sample_rate,
             forward_thread=args.forward_thread,
             logger=logger_config(args),
+            shadow=shadow_config(args),
         )
         ModelServer(model, options).run()
     except ServingError as exc:

@@ -77,6 +77,26 @@ class Metrics:
             ["model", "result"],
             registry=r,
         )
+        self._shadow_requests = Counter(
+            "model_server_shadow_requests",
+            "Inferences mirrored to the shadow model: ok (answered and compared), error (unreachable, "
+            "non-2xx, timeout, unparsable or shape mismatch) or dropped (the bounded queue was full).",
+            ["model", "result"],
+            registry=r,
+        )
+        self._shadow_predictions = Counter(
+            "model_server_shadow_predictions",
+            "Rows compared between the live and the shadow model: agree or disagree.",
+            ["model", "result"],
+            registry=r,
+        )
+        self._shadow_duration = Histogram(
+            "model_server_shadow_duration_seconds",
+            "Response time of the shadow model.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, model: str, endpoint: str, code: int, seconds: float) -> None:
@@ -92,6 +112,26 @@ class Metrics:
 
     def payload_event(self, result: str, n: int = 1) -> None:
         self._payload.labels(self.model, result).inc(n)
+
+    def shadow_init(self) -> None:
+        """Create every shadow series at 0 (only on a server that mirrors to a shadow)."""
+        for result in ("ok", "error", "dropped"):
+            self._shadow_requests.labels(self.model, result)
+        for result in ("agree", "disagree"):
+            self._shadow_predictions.labels(self.model, result)
+        self._shadow_duration.labels(self.model)
+
+    def shadow_request(self, result: str, n: int = 1) -> None:
+        self._shadow_requests.labels(self.model, result).inc(n)
+
+    def shadow_duration(self, seconds: float) -> None:
+        self._shadow_duration.labels(self.model).observe(seconds)
+
+    def shadow_predictions(self, agree: int, disagree: int) -> None:
+        if agree:
+            self._shadow_predictions.labels(self.model, "agree").inc(agree)
+        if disagree:
+            self._shadow_predictions.labels(self.model, "disagree").inc(disagree)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -77,6 +77,7 @@ class LoadedModel:
     source: str  # where model.pt2 was read from
     sha256: str
     card: dict[str, Any] | None
+    decision_threshold: float | None = None  # a binary classifier's: P >= threshold is the positive class
 
     def metadata(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -198,9 +199,18 @@ def build(artifact: Artifact, name: str, version: str | None = None) -> LoadedMo
         source=source,
         sha256=artifact.sha256,
         card=artifact.card,
+        decision_threshold=_threshold(config.get("decision_threshold")),
     )
     _warm_up(model)
     return model
+
+
+def _threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0.0 <= value <= 1.0:
+        raise ModelError(f"{CONFIG}: 'decision_threshold' must be a number from 0 to 1, not {value!r}")
+    return float(value)
 
 
 def _warm_up(model: LoadedModel) -> None:

@@ -9,7 +9,7 @@ On SIGTERM (or SIGINT):
 3. the listening socket closes: no new connections; requests already sent on open connections are
    still read and answered for a short linger;
 4. idle connections close; requests in flight and queued in the batcher finish (at most
-   ``grace_seconds``); the payload logger flushes; the process exits 0.
+   ``grace_seconds``); the payload logger and the shadow mirror flush; the process exits 0.
 
 A second signal ends the wait at once.
 """
@@ -33,6 +33,7 @@ from workloads.serving.errors import UsageError
 from workloads.serving.metrics import Metrics
 from workloads.serving.model import LoadedModel, forward_seconds
 from workloads.serving.payload import LoggerConfig, PayloadLogger
+from workloads.serving.shadow import ShadowConfig, ShadowMirror
 
 log = logging.getLogger("workloads.serving")
 
@@ -55,6 +56,7 @@ class ServerOptions:
     access_log_sample_rate: float = 0.0
     forward_thread: str = "auto"
     logger: LoggerConfig | None = None
+    shadow: ShadowConfig | None = None
 
 
 def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -114,6 +116,7 @@ class ModelServer:
         self.batcher: Batcher | None = None
         self.app: ModelServerApp | None = None
         self.payload_logger: PayloadLogger | None = None
+        self.shadow: ShadowMirror | None = None
         self._server: _Uvicorn | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
@@ -143,12 +146,15 @@ class ModelServer:
         )
         if opts.logger is not None:
             self.payload_logger = PayloadLogger(opts.logger, self.metrics)
+        if opts.shadow is not None:
+            self.shadow = ShadowMirror(opts.shadow, self.metrics, self.model.output.name, self.model.decision_threshold)
         self.app = ModelServerApp(
             self.model,
             self.batcher,
             self.metrics,
             max_body_bytes=opts.max_body_bytes,
             payload_logger=self.payload_logger,
+            shadow=self.shadow,
             access_log_sample_rate=opts.access_log_sample_rate,
         )
         config = uvicorn.Config(
@@ -170,6 +176,8 @@ class ModelServer:
         self.batcher.start()
         if self.payload_logger is not None:
             await self.payload_logger.start()
+        if self.shadow is not None:
+            await self.shadow.start()
         log.info(
             "serving",
             extra={
@@ -183,6 +191,7 @@ class ModelServer:
                     "forward_ms_at_max_batch": round(forward_s * 1000, 3),
                     "forward": "inline" if inline else "worker thread",
                     "payload_logging": opts.logger.url if opts.logger else None,
+                    "shadow": opts.shadow.url if opts.shadow else None,
                 }
             },
         )
@@ -190,8 +199,8 @@ class ModelServer:
         await self._server.serve(sockets=[sock] if sock else None)
         # every connection is closed: nothing can be submitted any more
         await self.batcher.stop()
-        if self.payload_logger is not None:
-            await self.payload_logger.close()
+        # the payload logger and the shadow flush side by side
+        await asyncio.gather(*(side.close() for side in (self.payload_logger, self.shadow) if side is not None))
         log.info("stopped", extra={"fields": {"uptime_s": round(time.monotonic() - started, 1)}})
 
     def _active_requests(self) -> int:
