@@ -12,9 +12,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pandas as pd
@@ -25,7 +23,8 @@ pytest.importorskip("kubernetes", reason="kubernetes is in the pipelines extra")
 
 from tests.conftest import synth_stack
 from tests.k8s_schema import manifest, validate
-from tests.workloads.conftest import LOOPBACK, MlflowServer, Postgres, RedisServer, S3Server
+from tests.workloads.conftest import MlflowServer, Postgres, RedisServer, S3Server
+from tests.workloads.kube import KubeApi
 from workloads.pipelines import steps
 from workloads.pipelines.config import Gates, PipelineSettings, RunContext
 from workloads.pipelines.errors import GateFailedError
@@ -35,66 +34,6 @@ from workloads.training.synthetic import make_tabular
 NAMESPACE, MODEL = "research", "credit-approval"
 BUCKETS = {"datasets": "ct-datasets", "artifacts": "ct-artifacts", "models": "ct-models"}
 TRAIN_STEPS = 250
-
-
-# -- a Kubernetes API server for one InferenceService ---------------------------------------------------
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch, what the API server applies for application/merge-patch+json."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
-
-
-class KubeApi:
-    def __init__(self, isvc: dict[str, Any]) -> None:
-        self.isvc = isvc
-        self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
-        self.path = f"/apis/serving.kserve.io/v1beta1/namespaces/{NAMESPACE}/inferenceservices/{MODEL}"
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                api.requests.append(("GET", self.path, ""))
-                if self.path != api.path:
-                    self._send(404, {"kind": "Status", "reason": "NotFound", "code": 404})
-                    return
-                self._send(200, api.isvc)
-
-            def do_PATCH(self) -> None:
-                content_type = self.headers.get("Content-Type", "")
-                api.requests.append(("PATCH", self.path, content_type))
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.isvc = merge_patch(api.isvc, body)
-                self._send(200, api.isvc)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def client(self) -> steps.KubernetesApi:
-        from kubernetes import client
-
-        config = client.Configuration(host=self.url)
-        return steps.KubernetesApi(client.ApiClient(config))
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +55,7 @@ def kube(rendered_isvc: dict[str, Any]) -> Iterator[KubeApi]:
     try:
         yield api
     finally:
-        api.server.shutdown()
+        api.close()
 
 
 # -- the services and the run ----------------------------------------------------------------------------

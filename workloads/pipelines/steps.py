@@ -17,13 +17,15 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
 from workloads.pipelines.config import RunContext
 from workloads.pipelines.errors import GateFailedError, PipelineError
 from workloads.pipelines.validation import validate as validate_batch
+from workloads.rollouts.errors import RolloutError
+from workloads.rollouts.inferenceservice import KubernetesApi, api_error, canary_patch
 from workloads.training import storage
 
 log = logging.getLogger("workloads.pipelines")
@@ -229,61 +231,6 @@ def register(ctx: RunContext) -> dict[str, Any]:
 
 # -- rollout ------------------------------------------------------------------------------------------
 
-API_GROUP, API_VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-CANARY_ANNOTATION = "ml-platform/canary-model-version"
-VERSION_LABEL = "ml-platform/model-version"
-AUTOSCALING_FIELDS = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "autoScaling")
-
-
-def canary_patch(isvc: dict[str, Any], storage_uri: str, version: str, percent: int) -> dict[str, Any]:
-    """The JSON merge patch that makes `version` the canary of `isvc`: the stable predictor's pod
-    fields (service account, node placement, logger, security context), the new model, no autoscaling
-    fields (KServe refuses them on a canary), `percent` of the traffic."""
-    stable = isvc.get("spec", {}).get("predictor")
-    if not isinstance(stable, dict):
-        raise PipelineError(f"InferenceService {isvc.get('metadata', {}).get('name')} has no spec.predictor")
-    predictor = {k: json.loads(json.dumps(v)) for k, v in stable.items() if k not in AUTOSCALING_FIELDS}
-    predictor["name"] = f"v{version}"
-    predictor["labels"] = {**predictor.get("labels", {}), VERSION_LABEL: str(version)}
-    if "model" in predictor:
-        predictor["model"]["storageUri"] = storage_uri
-    else:
-        raise PipelineError("the model deployment serves a custom image: roll the new version out by hand")
-    if predictor["name"] == stable.get("name"):
-        raise PipelineError(f"version {version} is already the stable predictor")
-    return {
-        "metadata": {"annotations": {CANARY_ANNOTATION: str(version)}},
-        "spec": {"canary": [{"trafficPercent": percent, "predictor": predictor}]},
-    }
-
-
-class KubernetesApi:
-    """The two calls the rollout makes, through the official client (in-cluster credentials: the
-    `pipeline` service account may get and patch InferenceServices of its namespace only)."""
-
-    def __init__(self, client: Any = None) -> None:
-        if client is None:
-            from kubernetes import client as k8s_client
-            from kubernetes import config as k8s_config
-
-            k8s_config.load_incluster_config()
-            client = k8s_client.ApiClient()
-        from kubernetes import client as k8s_client
-
-        self._api = k8s_client.CustomObjectsApi(client)
-
-    def get(self, namespace: str, name: str) -> dict[str, Any]:
-        return cast(
-            dict[str, Any], self._api.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, name)
-        )
-
-    def patch(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        # a dict body goes as application/merge-patch+json (lists, like spec.canary, are replaced)
-        return cast(
-            dict[str, Any],
-            self._api.patch_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, name, body),
-        )
-
 
 def rollout(ctx: RunContext, api: KubernetesApi | None = None) -> dict[str, Any]:
     """The registered version as a canary of the model deployment, only when every gate passed."""
@@ -296,13 +243,11 @@ def rollout(ctx: RunContext, api: KubernetesApi | None = None) -> dict[str, Any]
         isvc = api.get(s.namespace, s.model_deployment)
         patch = canary_patch(isvc, reg["storage_uri"], reg["version"], s.canary_percent)
         api.patch(s.namespace, s.model_deployment, patch)
-    except PipelineError:
-        raise
+    except RolloutError as exc:
+        raise PipelineError(str(exc)) from None
     except Exception as exc:  # the client's ApiException and connection errors: one line
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        status = getattr(exc, "status", None)
         raise PipelineError(
-            f"rollout to inferenceservice {s.namespace}/{s.model_deployment} failed: {status or ''} {reason}".strip()
+            f"rollout to inferenceservice {s.namespace}/{s.model_deployment} failed: {api_error(exc)}"
         ) from None
     return ctx.record(
         "rollout",
