@@ -281,3 +281,221 @@ def test_the_cli_reports_bad_input_in_one_line_with_exit_2(tmp_path: Path, capsy
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert cli(["drift", "--reference", str(tmp_path / "nope.csv"), "--payloads", str(tmp_path / "logs")]) == 2
     assert capsys.readouterr().err.startswith(f"error: cannot read {tmp_path / 'nope.csv'}: not found")
+
+
+# -- the scheduled job: a window of recent payloads, pushed to a Pushgateway --------------------------
+
+
+class _Pushgateway:
+    """A Pushgateway-compatible HTTP endpoint on loopback: it records every push (method, path, body) and
+    answers as the Pushgateway does (200 to PUT/POST under /metrics/job/..., 400 elsewhere)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        pushes: list[tuple[str, str, str]] = []
+        self.pushes = pushes
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                pushes.append((self.command, self.path, body))
+                ok = self.path.startswith("/metrics/job/")
+                self.send_response(200 if ok else 400)
+                self.end_headers()
+
+            def do_PUT(self) -> None:
+                self._record()
+
+            def do_POST(self) -> None:
+                self._record()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def pushgateway() -> Any:
+    gateway = _Pushgateway()
+    yield gateway
+    gateway.close()
+
+
+def _group(path: str) -> dict[str, str]:
+    parts = path.removeprefix("/metrics/").split("/")
+    return dict(zip(parts[::2], parts[1::2], strict=True))
+
+
+def _age(directory: Path, hours: float) -> None:
+    """Set every payload file's modification time `hours` into the past."""
+    import os
+    import time
+
+    when = time.time() - hours * 3600
+    for path in directory.rglob("*.json"):
+        os.utime(path, (when, when))
+
+
+def test_the_window_keeps_only_payloads_modified_in_the_last_hours(tmp_path: Path) -> None:
+    import time
+
+    old = table(300, seed=11)
+    old["income"] = old["income"] + 0.8
+    where = log_payloads(tmp_path / "logs", old, batch=50)  # six requests, six responses: 300 shifted rows
+    _age(where, hours=30)
+    log_payloads(tmp_path / "fresh", table(120, seed=12), batch=40)  # three requests from the last minutes
+    for src in (tmp_path / "fresh").rglob("*.json"):
+        (where / f"fresh-{src.name}").write_bytes(src.read_bytes())
+    assert len(drift.read_payloads(str(where))) == 420
+    recent = drift.read_payloads(str(where), since=time.time() - 24 * 3600)
+    assert len(recent) == 120 and bool(recent["prediction"].notna().all())
+    # nothing in the window, or nothing logged yet: zero rows when asked for (the scheduled job), else an error
+    nothing = drift.read_payloads(str(where), since=time.time() + 60, empty_ok=True)
+    assert len(nothing) == 0 and list(nothing.columns) == FEATURES
+    assert len(drift.read_payloads(str(tmp_path / "not-yet"), empty_ok=True)) == 0
+    with pytest.raises(drift.DriftError, match=r"^no payload files .* modified in the window under "):
+        drift.read_payloads(str(where), since=time.time() + 60)
+
+
+def test_object_modification_times_of_each_storage_backend() -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert drift.modified_at({"mtime": when.timestamp()}) == when.timestamp()  # local
+    assert drift.modified_at({"LastModified": when}) == when.timestamp()  # s3fs
+    assert drift.modified_at({"updated": "2026-11-24T12:00:00.000Z"}) == when.timestamp()  # gcsfs
+    assert drift.modified_at({"name": "x", "size": 3}) is None
+
+
+def test_the_cli_pushes_one_group_per_model_to_the_pushgateway(
+    tmp_path: Path, reference: pd.DataFrame, pushgateway: _Pushgateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref_csv = tmp_path / "train.csv"
+    reference.to_csv(ref_csv, index=False)
+    shifted = table(300, seed=13)
+    shifted["income"] = shifted["income"] + 0.8
+    where = log_payloads(tmp_path / "logs", shifted, batch=50)
+    args = ["drift", "--reference", str(ref_csv), "--payloads", str(where), "--out", str(tmp_path / "out")]
+    job = [*args, "--no-plot", "--window-hours", "24", "--push", pushgateway.url, "--namespace", "team-a"]
+    # drift, reported through the gauges: the scheduled job does not fail on it
+    assert cli([*job, "--model", "credit", "--version", "3", "--max-psi", "0.2", "--no-fail-on-drift"]) == 0
+    assert "drift detected in income" in capsys.readouterr().out
+    assert cli([*job, "--model", "fraud", "--version", "1"]) == 4  # without the flag: exit 4, pushed all the same
+    assert "; pushed to " in capsys.readouterr().out
+    (method, path, body), (_, other, _) = pushgateway.pushes
+    assert method == "PUT"  # replaces the group: a version no longer served leaves no stale series
+    # the grouping key, as label/value pairs after /metrics (the client sorts them; order means nothing)
+    assert _group(path) == {"job": "ml-platform-drift", "namespace": "team-a", "model": "credit"}
+    assert _group(other) == {"job": "ml-platform-drift", "namespace": "team-a", "model": "fraud"}
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    psi = {s.labels["feature"]: s.value for s in families["ml_platform_feature_drift_psi"].samples}
+    assert psi["income"] > 0.2 and psi["debt"] < 0.1
+    rows = {s.labels["window"]: s.value for s in families["ml_platform_drift_rows"].samples}
+    assert rows == {"reference": 4000, "current": 300}
+    assert {(s.labels["model"], s.labels["version"]) for s in families["ml_platform_drift_rows"].samples} == {
+        ("credit", "3")
+    }
+    assert 'ml_platform_drift_rows{model="credit",version="3",window="current"} 300.0' in body
+
+    # a window with nothing logged is insufficient data: rows 0 are pushed, the check itself succeeded
+    _age(where, hours=48)
+    assert cli([*job, "--model", "credit"]) == 0
+    assert capsys.readouterr().out.startswith("insufficient_data: insufficient data: 0 rows")
+    rows = {
+        s.labels["window"]: s.value
+        for f in text_string_to_metric_families(pushgateway.pushes[-1][2])
+        if f.name == "ml_platform_drift_rows"
+        for s in f.samples
+    }
+    assert rows["current"] == 0
+
+
+def test_an_unreachable_pushgateway_is_one_line_and_exit_3(
+    tmp_path: Path, reference: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.workloads.conftest import free_port
+
+    ref_csv = tmp_path / "train.csv"
+    reference.to_csv(ref_csv, index=False)
+    where = log_payloads(tmp_path / "logs", table(250, seed=14), batch=50)
+    gateway = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    args = ["drift", "--reference", str(ref_csv), "--payloads", str(where), "--out", str(tmp_path), "--no-plot"]
+    assert cli([*args, "--push", gateway, "--namespace", "team-a", "--model", "credit"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot push the metrics to {gateway}: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert cli([*args, "--push", gateway]) == 2
+    assert capsys.readouterr().err.startswith("error: --push needs --namespace")
+
+
+@pytest.fixture()
+def real_pushgateway(tmp_path: Path) -> Any:
+    """Debian's prometheus-pushgateway on a free loopback port; skipped when the binary is absent."""
+    import shutil
+    import subprocess
+    import urllib.request
+
+    from tests.workloads.conftest import LOOPBACK, free_port, wait_for
+
+    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
+    if binary is None:
+        pytest.skip("prometheus-pushgateway is not installed (Debian: apt-get install prometheus-pushgateway)")
+    url = f"http://{LOOPBACK}:{free_port()}"
+    log = (tmp_path / "pushgateway.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, f"--web.listen-address={url.removeprefix('http://')}"], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200, 15, "pushgateway", proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def test_a_real_pushgateway_keeps_one_group_per_model_with_its_push_time(
+    tmp_path: Path, reference: pd.DataFrame, real_pushgateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What Prometheus scrapes (honorLabels) after the pushes: the gauges with the grouping key's job,
+    namespace and model, push_time_seconds per group (the stale alert), a new version replacing the old."""
+    import urllib.request
+
+    ref_csv = tmp_path / "train.csv"
+    reference.to_csv(ref_csv, index=False)
+    where = log_payloads(tmp_path / "logs", table(250, seed=15), batch=50)
+    job = ["drift", "--reference", str(ref_csv), "--payloads", str(where), "--out", str(tmp_path / "o"), "--no-plot"]
+    job += ["--window-hours", "24", "--push", real_pushgateway, "--namespace", "team-a"]
+    assert cli([*job, "--model", "credit", "--version", "3"]) == 0
+    assert cli([*job, "--model", "fraud", "--version", "1"]) == 0
+    assert cli([*job, "--model", "credit", "--version", "4"]) == 0  # the next version replaces the group
+    capsys.readouterr()
+    with urllib.request.urlopen(f"{real_pushgateway}/metrics", timeout=5) as response:
+        scraped = response.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(scraped)}
+    rows = {
+        (s.labels["job"], s.labels["namespace"], s.labels["model"], s.labels["version"]): s.value
+        for s in families["ml_platform_drift_rows"].samples
+        if s.labels["window"] == "current"
+    }
+    assert rows == {
+        ("ml-platform-drift", "team-a", "credit", "4"): 250,
+        ("ml-platform-drift", "team-a", "fraud", "1"): 250,
+    }
+    pushed = {
+        (s.labels["job"], s.labels["namespace"], s.labels["model"])
+        for s in families["push_time_seconds"].samples
+        if s.value > 0
+    }
+    assert pushed == {("ml-platform-drift", "team-a", "credit"), ("ml-platform-drift", "team-a", "fraud")}
+    assert all(s.labels["feature"] in FEATURES for s in families["ml_platform_feature_drift_psi"].samples)

@@ -5,7 +5,16 @@
 
 Writes report.md (the table), drift.png (histograms) and metrics.prom (Prometheus text) to --out (a
 directory or fsspec URI) and prints the verdict. Exit status: 0 no drift (or too few rows to tell),
-4 drift detected, 2 bad input (one line on stderr), 1 anything else.
+4 drift detected, 2 bad input (one line on stderr), 3 the Pushgateway unreachable or refusing (one line),
+1 anything else.
+
+The scheduled job (components/k8s/model_drift.py, one CronJob per model) adds:
+
+    --window-hours 24   only payload files modified in the last 24 hours (object modification time: S3
+                        LastModified, GCS updated, local mtime); none there is insufficient data, not an error
+    --push http://pushgateway.monitoring.svc.cluster.local:9091 --namespace TEAM
+                        the gauges replace the group job=ml-platform-drift/namespace=TEAM/model=MODEL
+    --no-fail-on-drift  exit 0 on drift: the alert rules on the pushed gauges report it, not a failed Job
 """
 
 from __future__ import annotations
@@ -14,8 +23,9 @@ import argparse
 import io
 import logging
 import sys
+import time
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 4
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PUSH, EXIT_DRIFT = 0, 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,9 +43,26 @@ def _parser() -> argparse.ArgumentParser:
         default="prediction",
         help="reference column of the reference model's predictions, for prediction drift (default prediction)",
     )
-    d.add_argument("--psi-threshold", type=float, default=0.2, help="PSI above which a feature drifts (default 0.2)")
+    d.add_argument(
+        "--psi-threshold",
+        "--max-psi",
+        dest="psi_threshold",
+        type=float,
+        default=0.2,
+        help="PSI above which a feature drifts (default 0.2)",
+    )
     d.add_argument("--min-rows", type=int, default=200, help="fewest current rows to judge drift (default 200)")
     d.add_argument("--no-plot", action="store_true", help="skip drift.png")
+    d.add_argument(
+        "--window-hours",
+        type=float,
+        help="only payload files modified in the last N hours; none there is insufficient data (default: all)",
+    )
+    d.add_argument("--push", metavar="URL", help="push the gauges to this Pushgateway (job ml-platform-drift)")
+    d.add_argument("--namespace", help="the model's namespace: the push's grouping key (required with --push)")
+    d.add_argument(
+        "--no-fail-on-drift", action="store_true", help="exit 0 on drift (the pushed gauges and their alerts tell)"
+    )
     return parser
 
 
@@ -52,8 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.psi_threshold <= 0 or args.min_rows < 1:
             raise drift.DriftError("--psi-threshold must be > 0 and --min-rows >= 1")
+        if args.window_hours is not None and args.window_hours <= 0:
+            raise drift.DriftError("--window-hours must be > 0")
+        if args.push and not args.namespace:
+            raise drift.DriftError("--push needs --namespace (the model's namespace, the push's grouping key)")
+        windowed = args.window_hours is not None
+        since = None if args.window_hours is None else time.time() - args.window_hours * 3600
         reference = drift.read_table(args.reference)
-        current = drift.read_payloads(args.payloads, features)
+        current = drift.read_payloads(args.payloads, features, since, empty_ok=windowed)
         # predictions in the payloads are compared with the reference model's, when the reference has them
         if drift.PREDICTION in current.columns and args.prediction_column in reference.columns:
             current = current.rename(columns={drift.PREDICTION: args.prediction_column})
@@ -80,8 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     skipped = current.attrs.get("skipped", 0)
     note = f"; skipped {skipped} malformed record(s)" if skipped else ""
+    if windowed:
+        note += f"; window {args.window_hours:g}h"
+    if args.push:
+        try:
+            drift.push(report, args.push, namespace=args.namespace, model=args.model, version=args.version)
+        except drift.DriftPushError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_PUSH
+        note += f"; pushed to {args.push}"
     print(f"{report.status}: {report.summary()}{note}; report in {args.out}")
-    return EXIT_DRIFT if report.drifted else EXIT_OK
+    return EXIT_DRIFT if report.drifted and not args.no_fail_on_drift else EXIT_OK
 
 
 if __name__ == "__main__":

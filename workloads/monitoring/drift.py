@@ -26,19 +26,24 @@ logs-bucket collector stores them) into a frame of features and predictions; ``t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from workloads.monitoring.stats import psi
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger("workloads.monitoring.drift")
 
@@ -49,6 +54,10 @@ _PAYLOAD_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 class DriftError(ValueError):
     """Bad input (unreadable reference or payloads, missing columns): a one-line message."""
+
+
+class DriftPushError(RuntimeError):
+    """The Pushgateway is unreachable or refused the push: a one-line message."""
 
 
 # -- measures ----------------------------------------------------------------------------------------
@@ -279,7 +288,30 @@ def _response_values(data: dict[str, Any]) -> np.ndarray:
     return values[:, -1]  # one probability per row (the positive class's, when there are two columns)
 
 
-def _payload_files(source: str | Path | Sequence[str | Path]) -> list[str]:
+def modified_at(info: dict[str, Any]) -> float | None:
+    """An fsspec entry's modification time (epoch seconds): local ``mtime``, S3 ``LastModified``, GCS
+    ``updated`` (gcsfs also gives ``mtime``); None when the backend reports none."""
+    for key in ("mtime", "LastModified", "updated", "last_modified", "modified"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
+def _payload_files(
+    source: str | Path | Sequence[str | Path], since: float | None = None, *, missing_ok: bool = False
+) -> list[str]:
+    """The payload files under `source`; with `since` (epoch seconds) only those modified at or after it.
+    `missing_ok`: a prefix that does not exist (nothing logged yet) or holds no file in the window gives
+    an empty list instead of a DriftError."""
     from workloads.training import storage
     from workloads.training.errors import StorageError
 
@@ -291,11 +323,14 @@ def _payload_files(source: str | Path | Sequence[str | Path]) -> list[str]:
             fs, path = storage.filesystem(uri)
             protocol = uri.split("://", 1)[0] + "://" if "://" in uri else ""
             if any(c in path for c in "*?["):
-                found = sorted(fs.glob(path))
+                found: dict[str, Any] = cast(dict[str, Any], fs.glob(path, detail=True))
             elif fs.isdir(path):
-                found = sorted(p for p in fs.find(path) if str(p).endswith(_PAYLOAD_SUFFIXES))
+                entries = cast(dict[str, Any], fs.find(path, detail=True))
+                found = {p: i for p, i in entries.items() if str(p).endswith(_PAYLOAD_SUFFIXES)}
             elif fs.exists(path):
-                found = [path]
+                found = {path: fs.info(path) if since is not None else {}}
+            elif missing_ok:
+                found = {}
             else:
                 raise DriftError(f"payloads {uri}: not found")
         except StorageError as exc:
@@ -306,16 +341,40 @@ def _payload_files(source: str | Path | Sequence[str | Path]) -> list[str]:
             raise DriftError(
                 f"payloads {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             ) from None
-        files += [p if protocol == "" or str(p).startswith(protocol) else protocol + str(p) for p in map(str, found)]
-    if not files:
-        raise DriftError(f"no payload files ({', '.join(_PAYLOAD_SUFFIXES)}) under {', '.join(map(str, sources))}")
+        if since is not None:
+            recent = []
+            for name, info in found.items():
+                when = modified_at(info)
+                if when is None:
+                    raise DriftError(f"payloads {uri}: the storage reports no modification time for {name}")
+                if when >= since:
+                    recent.append(name)
+            names = sorted(map(str, recent))
+        else:
+            names = sorted(map(str, found))
+        files += [p if protocol == "" or p.startswith(protocol) else protocol + p for p in names]
+    if not files and not missing_ok:
+        window = " modified in the window" if since is not None else ""
+        raise DriftError(
+            f"no payload files ({', '.join(_PAYLOAD_SUFFIXES)}){window} under {', '.join(map(str, sources))}"
+        )
     return files
 
 
-def read_payloads(source: str | Path | Sequence[str | Path], features: Sequence[str] | None = None) -> pd.DataFrame:
+def read_payloads(
+    source: str | Path | Sequence[str | Path],
+    features: Sequence[str] | None = None,
+    since: float | None = None,
+    *,
+    empty_ok: bool = False,
+) -> pd.DataFrame:
     """The logged inference payloads under `source` (a file, a directory/prefix, a glob, any fsspec URI,
     or a list of them) as one row per inferred example: the `features` (in the order of the request's
     input tensor), and ``prediction`` where the response with the same inference id was logged.
+
+    `since` (epoch seconds) keeps only files whose object modification time is at or after it (the
+    scheduled job's window). `empty_ok`: no file at all (nothing logged in the window, or the prefix not
+    there yet) gives an empty frame (zero rows: insufficient data) instead of a DriftError.
 
     Files hold one record each (``<id>-request.json`` as the logs-bucket collector writes them) or one
     record per line. Malformed records are counted and skipped (``frame.attrs["skipped"]``, the first
@@ -329,7 +388,12 @@ def read_payloads(source: str | Path | Sequence[str | Path], features: Sequence[
     requests: list[tuple[str | None, np.ndarray]] = []
     responses: dict[str, np.ndarray] = {}
     errors: list[str] = []
-    for uri in _payload_files(source):
+    files = _payload_files(source, since, missing_ok=empty_ok)
+    if not files:
+        frame = pd.DataFrame(columns=pd.Index(features), dtype=float)
+        frame.attrs["skipped"], frame.attrs["errors"] = 0, []
+        return frame
+    for uri in files:
         try:
             text = storage.read_bytes(uri).decode("utf-8", errors="replace")
         except StorageError as exc:
@@ -457,9 +521,9 @@ def plot(report: DriftReport, reference: pd.DataFrame, current: pd.DataFrame, pa
         plt.close(fig)
 
 
-def to_prometheus(report: DriftReport, model: str, version: str) -> str:
-    """The report as Prometheus text exposition: the gauges a Pushgateway push (from the scheduled drift
-    job, issue 9) sends, and the drift alerts are written against:
+def registry(report: DriftReport, model: str, version: str) -> CollectorRegistry:
+    """The report as Prometheus gauges in a registry of their own (what `to_prometheus` renders and the
+    scheduled job pushes to the Pushgateway, issue 9); the drift alerts are written against them:
 
     * ``ml_platform_feature_drift_psi{model,version,feature}``
     * ``ml_platform_feature_drift_ks_statistic{model,version,feature}``
@@ -467,23 +531,23 @@ def to_prometheus(report: DriftReport, model: str, version: str) -> str:
     * ``ml_platform_drift_rows{model,version,window}``: rows in the ``reference`` and ``current`` windows
       (an alert on drift should require enough current rows; ``insufficient_data`` shows here).
     """
-    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+    from prometheus_client import CollectorRegistry, Gauge
 
-    registry = CollectorRegistry()
+    metrics = CollectorRegistry()
     labels = ["model", "version"]
     feature_psi = Gauge(
         "ml_platform_feature_drift_psi",
         "Population stability index of a feature against the training reference",
         [*labels, "feature"],
-        registry=registry,
+        registry=metrics,
     )
     feature_ks = Gauge(
         "ml_platform_feature_drift_ks_statistic",
         "Two-sample Kolmogorov-Smirnov statistic of a feature against the training reference",
         [*labels, "feature"],
-        registry=registry,
+        registry=metrics,
     )
-    rows = Gauge("ml_platform_drift_rows", "Rows in the drift windows", [*labels, "window"], registry=registry)
+    rows = Gauge("ml_platform_drift_rows", "Rows in the drift windows", [*labels, "window"], registry=metrics)
     for f in report.features:
         feature_psi.labels(model, version, f.feature).set(f.psi)
         feature_ks.labels(model, version, f.feature).set(f.ks_statistic)
@@ -494,7 +558,38 @@ def to_prometheus(report: DriftReport, model: str, version: str) -> str:
             "ml_platform_prediction_drift_psi",
             "Population stability index of the predicted probabilities against the reference predictions",
             labels,
-            registry=registry,
+            registry=metrics,
         )
         prediction.labels(model, version).set(report.prediction.psi)
-    return generate_latest(registry).decode()
+    return metrics
+
+
+def to_prometheus(report: DriftReport, model: str, version: str) -> str:
+    """The report as Prometheus text exposition (the gauges of `registry`)."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry(report, model, version)).decode()
+
+
+PUSH_JOB = "ml-platform-drift"  # the Pushgateway job; components/k8s/model_drift.py alerts select it
+
+
+def push(report: DriftReport, gateway: str, *, namespace: str, model: str, version: str, timeout: float = 30) -> None:
+    """Replace the group `job=ml-platform-drift, namespace=<namespace>, model=<model>` of the Pushgateway at
+    `gateway` with the report's gauges (HTTP PUT: a version no longer served leaves no stale series; other
+    models' groups are untouched). Raises DriftPushError (one line) when the gateway is unreachable or refuses."""
+    from prometheus_client import push_to_gateway
+
+    try:
+        push_to_gateway(
+            gateway,
+            job=PUSH_JOB,
+            registry=registry(report, model, version),
+            grouping_key={"namespace": namespace, "model": model},
+            timeout=timeout,
+        )
+    except OSError as exc:  # urllib's URLError/HTTPError, socket timeouts, refused connections
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        code = getattr(exc, "code", None)
+        detail = f"HTTP {code} {reason}" if code else str(reason)
+        raise DriftPushError(f"cannot push the metrics to {gateway}: {detail.splitlines()[0]}") from None
