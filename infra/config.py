@@ -566,6 +566,100 @@ class CanarySpec(_Model):
         return _dns_label(value, 15)
 
 
+class ShadowSpec(_Model):
+    """A candidate version that sees live traffic without answering it: its own InferenceService
+    `<model>-shadow`, cluster-local (no gateway route), to which the live model server mirrors a copy of
+    each sampled inference request after answering it. The live server compares the two answers and
+    counts agreements (`model_server_shadow_predictions_total`); the shadow's answers go nowhere else
+    (and to the request log when logging is on)."""
+
+    storage_uri: str = Field(description="versioned s3:// or gs:// URI of the candidate's model/ directory")
+    model_version: str = Field(description="registry version of the candidate")
+    sample_percent: int = Field(default=100, ge=1, le=100, description="share of live requests mirrored")
+    tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="single-output models: answers further apart than this disagree (classes compare by argmax)",
+    )
+    replicas: int = Field(default=1, ge=1, le=20, description="the shadow's replicas (fixed: it serves no one)")
+
+
+_PROM_DURATION = re.compile(r"^([1-9][0-9]*)(m|h)$")
+
+
+class RolloutAnalysisSpec(_Model):
+    """The rollout analysis (workloads/rollouts) of a model's candidate, a CronJob in the team namespace:
+    from Prometheus it decides promote, hold or roll back, logs the decision with its evidence, and acts
+    on what the stack delegated to automation (a pipeline-managed canary: traffic steps, rollback); for
+    everything the stack owns it reports the change to make."""
+
+    image: str = Field(description="the image with workloads/ (the pipeline image), pinned")
+    schedule: str = Field(default="*/10 * * * *", description="cron of the analysis CronJob")
+    window: str = Field(default="15m", description="Prometheus range the evidence covers (5m to 6h)")
+    min_requests: int = Field(default=200, ge=1, description="fewer candidate requests in the window: hold")
+    max_error_ratio: float = Field(default=0.01, ge=0.0, le=1.0, description="candidate 5xx share above: roll back")
+    max_disagreement: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="shadow predictions differing from live above this share: hold"
+    )
+    steps: list[int] = Field(
+        default_factory=lambda: [10, 25, 50, 100], description="canary traffic percentages a promotion walks"
+    )
+    act: bool = Field(default=True, description="patch what automation owns; false: report every decision only")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _pinned_image(value)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        match = _PROM_DURATION.match(value)
+        minutes = int(match[1]) * (60 if match[2] == "h" else 1) if match else 0
+        if not 5 <= minutes <= 360:
+            raise ValueError(f"'{value}' is not a Prometheus range from 5m to 6h, e.g. 15m")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if len(value.split()) != 5 and not value.startswith("@"):
+            raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '*/10 * * * *')")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[int]) -> list[int]:
+        if not value or value != sorted(set(value)) or value[0] < 1 or value[-1] != 100:
+            raise ValueError(f"{value} is not a rising list of percentages ending at 100, e.g. [10, 25, 50, 100]")
+        return value
+
+
+class DriftMonitorSpec(_Model):
+    """Drift detection of a model (workloads/monitoring): a CronJob reads the model's request log
+    (requestLogging) over `window`, compares it with the training reference and pushes the PSI/KS
+    gauges to the Pushgateway; alert rules fire on drift with enough rows."""
+
+    image: str = Field(description="the image with workloads/ (the pipeline image), pinned")
+    reference_uri: str = Field(description="the training reference: an s3:// or gs:// CSV or Parquet object")
+    schedule: str = Field(default="0 * * * *", description="cron of the drift CronJob")
+    window_hours: int = Field(default=24, ge=1, le=720, description="payloads newer than this are compared")
+    max_psi: float = Field(default=0.2, gt=0.0, description="a feature (or the prediction) above this PSI drifts")
+    min_rows: int = Field(default=200, ge=10, description="fewer logged rows in the window: insufficient data")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _pinned_image(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if len(value.split()) != 5 and not value.startswith("@"):
+            raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '0 * * * *')")
+        return value
+
+
 # the model server's latency histogram bounds in ms (workloads/serving/metrics.py LATENCY_BUCKETS; a test
 # keeps the two equal): a latency SLO threshold is one of them, so the slow-request ratio is exact
 SERVER_LATENCY_BUCKETS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -643,6 +737,11 @@ class ModelDeploymentSpec(_Model):
         default=None, description="log requests and responses to the logs bucket; default (and required): high risk"
     )
     canary: CanarySpec | None = None
+    shadow: ShadowSpec | None = None
+    rollout: RolloutAnalysisSpec | None = Field(
+        default=None, description="automatic analysis of the candidate (canary, shadow or the pipeline's canary)"
+    )
+    drift: DriftMonitorSpec | None = None
     slo: ModelSloSpec = Field(default_factory=ModelSloSpec)
     governance: ModelGovernanceSpec
 
@@ -1195,6 +1294,8 @@ def _resolve_models(
         uris = [("storageUri", model.storage_uri)]
         if model.canary is not None:
             uris.append(("canary.storageUri", model.canary.storage_uri))
+        if model.shadow is not None:
+            uris.append(("shadow.storageUri", model.shadow.storage_uri))
         for key, uri in uris:
             match = _MODEL_URI.match(uri)
             if match is None or not uri.startswith(f"{scheme}://"):
@@ -1225,6 +1326,7 @@ def _resolve_models(
                 errors.append((f"{at}.canary.name", f"'{canary.name}' is already the stable predictor's name"))
             if canary.storage_uri == model.storage_uri:
                 errors.append((f"{at}.canary.storageUri", "the canary serves the stable version: give the new one"))
+        errors += _check_delivery(spec, model, at)
         res = model.resources
         if res.gpus and res.pool is None:
             errors.append((f"{at}.resources.pool", "GPUs come from a GPU pool: name it"))
@@ -1238,6 +1340,36 @@ def _resolve_models(
                 errors.append(
                     (f"{at}.resources.gpus", f"{res.gpus} GPUs do not fit a '{pool.name}' node ({pool.gpus_per_node})")
                 )
+    return errors
+
+
+def _check_delivery(spec: PlatformSpec, model: ModelDeploymentSpec, at: str) -> list[tuple[str, str]]:
+    """Shadow, rollout analysis and drift monitoring of one model deployment."""
+    errors: list[tuple[str, str]] = []
+    monitoring = spec.services.monitoring.enabled
+    shadow = model.shadow
+    if shadow is not None:
+        if model.canary is not None:
+            errors.append((f"{at}.shadow", "one candidate at a time: a canary or a shadow, not both"))
+        if shadow.storage_uri == model.storage_uri:
+            errors.append((f"{at}.shadow.storageUri", "the shadow serves the stable version: give the new one"))
+        if model.image is not None:
+            errors.append((f"{at}.shadow", "the platform model server mirrors to the shadow: drop the custom image"))
+    for key in ("rollout", "drift"):
+        if getattr(model, key) is not None:
+            if not monitoring:
+                errors.append((f"{at}.{key}", "reads Prometheus: enable services.monitoring"))
+            if model.image is not None:
+                errors.append((f"{at}.{key}", "reads the platform model server's metrics: drop the custom image"))
+    if model.drift is not None:
+        logged = model.request_logging if model.request_logging is not None else model.governance.risk_tier == "high"
+        if not logged:
+            errors.append((f"{at}.drift", "compares the logged requests: set requestLogging: true"))
+        scheme = {"aws": "s3", "gcp": "gs"}[spec.cloud]
+        ref = model.drift.reference_uri
+        match = _MODEL_URI.match(ref)
+        if match is None or not ref.startswith(f"{scheme}://"):
+            errors.append((f"{at}.drift.referenceUri", f"'{ref}' is not a {scheme}:// URI of an object"))
     return errors
 
 
@@ -1297,6 +1429,14 @@ def _resolve_features_and_pipelines(
                     f"{at}.model",
                     f"'{pipe.model}' declares a canary, but this pipeline rolls its new versions out as the canary: "
                     "remove the canary block of the model deployment",
+                )
+            )
+        elif model.shadow is not None:
+            errors.append(
+                (
+                    f"{at}.model",
+                    f"'{pipe.model}' has a shadow, but this pipeline rolls its new versions out as the canary "
+                    "(one candidate at a time): remove the shadow block of the model deployment",
                 )
             )
         elif model.image is not None:

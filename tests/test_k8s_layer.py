@@ -215,10 +215,18 @@ def test_team_service_accounts_carry_their_cloud_identity(stack: str, annotation
     for team in syn.spec.teams:
         sas = {sa["metadata"]["name"]: sa for sa in objects(syn, "ServiceAccount", team.name)}
         # `pipeline`: the identity of the team's Argo workflows (components/k8s/pipelines.py)
-        expected = {tenancy.WORKLOAD_SA, tenancy.INFERENCE_SA} | (
-            {"pipeline"} if syn.spec.services.pipelines.enabled else set()
+        # `drift-<model>`: the drift check's, reading the model's request log (components/k8s/model_drift.py)
+        models = [m for m in syn.spec.model_deployments if m.team == team.name]
+        expected = (
+            {tenancy.WORKLOAD_SA, tenancy.INFERENCE_SA}
+            | ({"pipeline"} if syn.spec.services.pipelines.enabled else set())
+            | {f"drift-{m.name}" for m in models if m.drift is not None}
         )
-        assert set(sas) == expected
+        # `rollout-<model>`: the rollout analysis's, Kubernetes API only, no cloud identity (model_rollout.py)
+        rollout = {f"rollout-{m.name}" for m in models if m.rollout is not None}
+        assert set(sas) == expected | rollout
+        for name in rollout:
+            assert annotation not in (sas.pop(name)["metadata"].get("annotations") or {})
         for sa in sas.values():
             assert annotation in sa["metadata"]["annotations"]
             assert sa["automountServiceAccountToken"] is False

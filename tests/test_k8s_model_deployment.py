@@ -346,6 +346,7 @@ def test_pack_catches_an_unfair_unlogged_unapproved_model() -> None:
     model["modelStage"] = "candidate"
     model["governance"]["riskTier"] = "limited"  # then nothing forces the logger...
     model["requestLogging"] = False
+    model.pop("drift")  # drift checks read the request log
     syn = synth_platform(platform, "aws-prod")
     found = _rai_violations(syn, "prod")
     assert "rai-approval-before-prod" in found

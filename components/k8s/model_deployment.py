@@ -11,6 +11,14 @@ One entry of `modelDeployments[]` in the stack becomes, in the team's namespace:
 * optionally a canary (`spec.canary`, KServe >= 0.20 raw mode): the new version in its own
   Deployment `<model>-<canary>-predictor`, given `trafficPercent` of the requests through the
   HTTPRoute's backend weights;
+* or a shadow (`shadow`): the new version as its own InferenceService `<model>-shadow`, cluster-local
+  (KServe makes no gateway route for it), to which the live model server mirrors each sampled request
+  after answering it, counting the predictions on which the two agree (workloads/serving/shadow.py).
+  KServe's API has no traffic mirror, and the HTTPRoute it generates is its controller's to reconcile
+  (a `RequestMirror` filter added to it would be removed), so the mirror lives in the model server:
+  which also makes the comparison possible, a gateway mirror throws the shadow's answers away;
+* optionally the rollout analysis of the candidate (`rollout`: a CronJob deciding promote, hold or
+  rollback from Prometheus; components/k8s/model_rollout.py) and drift checks (`drift`: model_drift.py);
 * the request logger (`spec.predictor.logger`, KServe's agent sidecar) writing every request and
   response as JSON to `<logs bucket>/inference/<team>/<model>/...`; the `inference` identity may
   only append there (no read, no delete: the log is evidence);
@@ -34,7 +42,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.foundation import LABEL_POOL, NodePoolRef
-from components.k8s import base, model_slo, serving
+from components.k8s import base, model_drift, model_rollout, model_slo, serving
 from components.k8s.base import ServicesContext
 from components.k8s.governance import (
     ANN_APPROVAL,
@@ -65,6 +73,7 @@ from infra.config import ModelDeploymentSpec, TeamSpec
 API = "serving.kserve.io/v1beta1"
 MONITORING_API = "monitoring.coreos.com/v1"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"  # KServe's label on every pod of an InferenceService
+VISIBILITY_LABEL = "networking.kserve.io/visibility"  # cluster-local: KServe makes no gateway route
 VERSION_LABEL = "ml-platform/model-version"  # on each predictor's pods: the registry version they serve
 AGENT_PORT = 9081  # KServe's agent sidecar (the request logger) fronts the model server on this port
 LOG_PREFIX = "inference"  # <logs bucket>/inference/<namespace>/<model>/<component>/<id>-<request|response>.json
@@ -199,7 +208,13 @@ class ModelDeployment(pulumi.ComponentResource):
         rule_name = f"{model.name}-model"
         monitored = monitoring is not None and model.image is None  # our server's metrics
         if monitored:
-            pods = {ISVC_LABEL: model.name}
+            # the live predictors' pods, and the shadow's (the rollout analysis reads its errors and latency)
+            names = [model.name] + ([shadow_name(model)] if model.shadow is not None else [])
+            pods = (
+                {"matchLabels": {ISVC_LABEL: model.name}}
+                if len(names) == 1
+                else {"matchExpressions": [{"key": ISVC_LABEL, "operator": "In", "values": names}]}
+            )
             base.custom_resource(
                 f"{name}-podmonitor",
                 MONITORING_API,
@@ -208,7 +223,7 @@ class ModelDeployment(pulumi.ComponentResource):
                     name=rule_name, namespace=team.name, labels={**labels, **serving.release_label(monitoring)}
                 ),
                 {
-                    "selector": {"matchLabels": pods},
+                    "selector": pods,
                     # the served version on every series: stable and canary told apart (rollout analysis)
                     "podTargetLabels": [VERSION_LABEL],
                     "podMetricsEndpoints": [
@@ -227,6 +242,8 @@ class ModelDeployment(pulumi.ComponentResource):
             )
             # the SLOs: burn-rate alerts and the model's Grafana dashboard (components/k8s/model_slo.py)
             model_slo.create(name, svc, model, labels=labels, monitoring=monitoring, opts=after)
+            if model.drift is not None:  # scheduled drift checks and their alerts (model_drift.py)
+                model_drift.create(name, svc, model, team=team, labels=labels, monitoring=monitoring, opts=after)
 
         # -- the InferenceService -------------------------------------------------------------------------
         logs_bucket = svc.foundation.buckets["logs"]  # always there (infra/config.py REQUIRED_BUCKETS)
@@ -285,6 +302,8 @@ class ModelDeployment(pulumi.ComponentResource):
         }
         if model.predictor_name:
             predictor["name"] = model.predictor_name
+        if model.shadow is not None:  # the live server mirrors each sampled request to the shadow
+            predictor["model"]["env"] = shadow_env(model)
         spec: dict[str, Any] = {"predictor": predictor}
         if model.canary is not None:
             canary = model.canary
@@ -316,6 +335,48 @@ class ModelDeployment(pulumi.ComponentResource):
             else after,
         )
 
+        # -- the shadow: its own InferenceService, cluster-local, fed by the live server's mirror ---------
+        if model.shadow is not None:
+            shadow = model.shadow
+            base.custom_resource(
+                f"{name}-shadow",
+                API,
+                "InferenceService",
+                k8s.meta.v1.ObjectMetaArgs(
+                    name=shadow_name(model),
+                    namespace=team.name,
+                    # no route through the gateway: its answers reach the live server's comparison only
+                    labels={**labels, VISIBILITY_LABEL: "cluster-local", "ml-platform/shadow-of": model.name},
+                    annotations={
+                        "serving.kserve.io/deploymentMode": "Standard",
+                        **annotations,
+                        ANN_CANARY_VERSION: shadow.model_version,
+                    },
+                ),
+                {
+                    "predictor": {
+                        **predictor_for(shadow.storage_uri, shadow.model_version),
+                        # a fixed size: it serves no one, and the mirror drops what it cannot take
+                        "minReplicas": shadow.replicas,
+                        "maxReplicas": shadow.replicas,
+                    }
+                },
+                after,
+            )
+
+        # -- the rollout analysis of the candidate (components/k8s/model_rollout.py) ------------------------
+        if monitored and model.rollout is not None:
+            model_rollout.create(
+                name,
+                svc,
+                model,
+                team=team,
+                labels=labels,
+                monitoring=monitoring,
+                owns_canary=canary_managed_by_pipeline,
+                opts=after,
+            )
+
         # -- the network: the gateway (and Prometheus) reach this model's pods, nothing else ------------
         np = k8s.networking.v1
         sources = [base.peer(serving_gateway_namespace)]
@@ -335,6 +396,24 @@ class ModelDeployment(pulumi.ComponentResource):
             ],
         )
         self.register_outputs({"namespace": team.name, "name": model.name, "url": self.url, "logs_uri": self.logs_uri})
+
+
+def shadow_name(model: ModelDeploymentSpec) -> str:
+    return f"{model.name}-shadow"
+
+
+def shadow_env(model: ModelDeploymentSpec) -> list[dict[str, str]]:
+    """The live model server's mirror settings (workloads/serving/shadow.py): KServe's raw-mode Service of the
+    shadow's predictor `<shadow>-predictor` (port 80), on the path of the shadow's own model name."""
+    shadow = model.shadow
+    assert shadow is not None
+    name = shadow_name(model)
+    url = f"http://{name}-predictor.{model.team}.svc.cluster.local/v2/models/{name}/infer"
+    return [
+        {"name": "MODEL_SERVER_SHADOW_URL", "value": url},
+        {"name": "MODEL_SERVER_SHADOW_SAMPLE_RATE", "value": f"{shadow.sample_percent / 100:g}"},
+        {"name": "MODEL_SERVER_SHADOW_TOLERANCE", "value": f"{shadow.tolerance:g}"},
+    ]
 
 
 def _label_value(value: str) -> str:

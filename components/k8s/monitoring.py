@@ -372,10 +372,76 @@ def alert_rules(svc: ServicesContext) -> list[dict[str, Any]]:
     ]
 
 
+# --- Pushgateway (drift checks of model deployments push here: components/k8s/model_drift.py) ----------
+
+# prometheus-pushgateway 3.6.1, app v1.11.2 (prometheus-community/helm-charts charts/prometheus-pushgateway/
+# Chart.yaml at 610dcd2f5b16a43d886824a2c1dc3dd023b4c956); the image pinned here, not left to appVersion.
+PUSHGATEWAY_CHART = Chart("prometheus-pushgateway", "3.6.1", "https://prometheus-community.github.io/helm-charts")
+PUSHGATEWAY_IMAGE = Image("quay.io/prometheus/pushgateway", "v1.11.2")
+PUSHGATEWAY = "pushgateway"  # release and fullname: Service pushgateway.monitoring:9091
+PUSHGATEWAY_PORT = 9091
+PUSHGATEWAY_POD_LABELS = {"app.kubernetes.io/name": "prometheus-pushgateway", "app.kubernetes.io/instance": PUSHGATEWAY}
+DRIFT_COMPONENT = "model-drift"  # the component label of the drift CronJobs' pods (the only pushers admitted)
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}  # the operator's label on Prometheus pods
+
+
+def needs_pushgateway(svc: ServicesContext) -> bool:
+    return any(m.drift is not None for m in svc.ctx.spec.model_deployments)
+
+
+def pushgateway_values() -> dict[str, Any]:
+    restricted = base.restricted_values(uid=65534)
+    return {
+        "fullnameOverride": PUSHGATEWAY,
+        "image": {"registry": "", "repository": PUSHGATEWAY_IMAGE.repository, "tag": PUSHGATEWAY_IMAGE.tag},
+        # the groups survive a container restart (not a new pod: the next scheduled push fills them again)
+        "extraArgs": ["--persistence.file=/data/pushgateway.data", "--persistence.interval=5m"],
+        "automountServiceAccountToken": False,  # it never calls the Kubernetes API
+        "securityContext": restricted["podSecurityContext"],
+        "containerSecurityContext": restricted["securityContext"],
+        "tolerations": base.system_tolerations(),
+        "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": base.NS_MONITORING,
+            "interval": "30s",
+            # keep the pushed job/namespace/model labels (the grouping key) instead of the target's: the drift
+            # alerts select the model's namespace, not the Pushgateway's
+            "honorLabels": True,
+        },
+    }
+
+
+def pushgateway(name: str, svc: ServicesContext, opts: pulumi.ResourceOptions) -> str:
+    """The Pushgateway release, its ingress policy (the drift jobs of team namespaces and Prometheus, on
+    9091, nothing else) and its URL."""
+    base.helm_release(PUSHGATEWAY, PUSHGATEWAY_CHART, base.NS_MONITORING, pushgateway_values(), opts)
+    np = k8s.networking.v1
+    teams = sorted({m.team for m in svc.ctx.spec.model_deployments if m.drift is not None})
+    pushers = [base.peer(team, {base.LABEL_COMPONENT: DRIFT_COMPONENT}) for team in teams]
+    base.network_policy(
+        f"{name}-pushgateway-ingress",
+        base.NS_MONITORING,
+        svc,
+        opts,
+        component="monitoring",
+        policy_name="allow-pushgateway",
+        pod_labels=PUSHGATEWAY_POD_LABELS,
+        ingress=[
+            np.NetworkPolicyIngressRuleArgs(
+                from_=[*pushers, base.peer(base.NS_MONITORING, PROMETHEUS_POD_LABELS)],
+                ports=base.ports(PUSHGATEWAY_PORT),
+            )
+        ],
+    )
+    return f"http://{PUSHGATEWAY}.{base.NS_MONITORING}.svc.cluster.local:{PUSHGATEWAY_PORT}"
+
+
 class Monitoring(pulumi.ComponentResource):
     namespace: str
     release: k8s.helm.v3.Release
     prometheus_url: str
+    pushgateway_url: str | None  # where a model's drift job pushes (None: no model has `drift`)
 
     def __init__(self, name: str, svc: ServicesContext, opts: pulumi.ResourceOptions, *, secrets: Any = None) -> None:
         super().__init__("ml-platform:k8s:Monitoring", name, None, opts)
@@ -430,4 +496,16 @@ class Monitoring(pulumi.ComponentResource):
             {"groups": alert_rules(svc)},
             pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
-        self.register_outputs({"namespace": self.namespace, "prometheus_url": self.prometheus_url})
+        # the Pushgateway, only where a model deployment checks drift on a schedule
+        self.pushgateway_url = (
+            pushgateway(name, svc, pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
+            if needs_pushgateway(svc)
+            else None
+        )
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "prometheus_url": self.prometheus_url,
+                "pushgateway_url": self.pushgateway_url,
+            }
+        )
