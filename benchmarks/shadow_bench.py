@@ -11,7 +11,9 @@ median of --rounds rounds):
 (d) mirroring 10% of the requests (``--shadow_sample_rate 0.1``).
 
 After each configuration the live server's shadow counters are read from /metrics: compared, agreed,
-errors and drops (a full queue drops rather than delays).
+errors and drops (a full queue, or a pause after a connection failure, drops rather than delays), and its
+CPU time per request (process_cpu_seconds_total over every request sent): the live side's own cost of
+mirroring, which the shadow process sharing this machine's cores does not blur.
 
     python benchmarks/shadow_bench.py [--rounds 3] [--requests 4000] [--concurrency 16]
 """
@@ -38,6 +40,8 @@ def counters(port: int) -> dict[str, float]:
         r'^model_server_shadow_(requests|predictions)_total\{[^}]*result="(\w+)"[^}]*\} (\S+)$', text, re.M
     ):
         out[f"{metric}:{result}"] = float(value)
+    cpu = re.search(r"^process_cpu_seconds_total (\S+)$", text, re.M)
+    out["cpu"] = float(cpu[1]) if cpu else float("nan")
     return out
 
 
@@ -76,8 +80,11 @@ def main() -> int:
             for name, extra in configs:
                 live = serve(name.replace(" ", "-").replace("%", ""), run_dir, root, *extra)
                 try:
+                    before = counters(live.port)["cpu"]
                     result = measure(live.url, payloads, args.requests, args.concurrency, args.rounds)
                     result["counts"] = counters(live.port)  # type: ignore[assignment]
+                    sent = max(200, args.requests // 10) + args.rounds * args.requests
+                    result["cpu_us"] = (result["counts"]["cpu"] - before) / sent * 1e6  # type: ignore[index]
                 finally:
                     live.stop()
                 rows.append((name, result))
@@ -86,14 +93,15 @@ def main() -> int:
 
     print(f"\nshadow mirroring, {args.requests} requests x {args.rounds} rounds at concurrency {args.concurrency}")
     print("(counters: all rounds and the warm-up)\n")
-    print("| live server | req/s | p50 ms | p99 ms | mirrored ok | errors | dropped | predictions agreeing |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| live server | req/s | p50 ms | p99 ms | live CPU µs/req | mirrored ok | errors | dropped | agreeing |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         c: dict[str, float] = r["counts"]  # type: ignore[assignment]
         compared = c.get("predictions:agree", 0) + c.get("predictions:disagree", 0)
         agree = f"{c.get('predictions:agree', 0) / compared:.1%}" if compared else "-"
         print(
-            f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {c.get('requests:ok', 0):.0f} "
+            f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} "
+            f"| {c.get('requests:ok', 0):.0f} "
             f"| {c.get('requests:error', 0):.0f} | {c.get('requests:dropped', 0):.0f} | {agree} |"
         )
     print(f"\nmachine: {len(__import__('os').sched_getaffinity(0))} CPUs; repository {ROOT}")

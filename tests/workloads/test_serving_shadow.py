@@ -288,16 +288,28 @@ def test_another_model_as_shadow_disagrees_and_the_environment_configures_it(fle
     assert serving[0]["shadow"] == fleet["shadow_b"].url(SHADOW)
 
 
-def test_a_dead_shadow_changes_nothing_but_the_error_count(
+def test_a_dead_shadow_changes_nothing_and_the_mirror_backs_off(
     fleet: dict[str, Served], caplog: pytest.LogCaptureFixture
 ) -> None:
     down, plain = fleet["down"], fleet["plain"]
     with caplog.at_level(logging.WARNING, logger="workloads.serving.shadow"):
         answers, _ = send(down, 6, seed=3)
         assert answers == send(plain, 6, seed=3)[0]  # byte for byte
-        wait_for(lambda: shadow_counts(down)["error"] == 6, 30, "6 shadow errors")
-    assert shadow_counts(down) == {"ok": 0, "error": 6, "agree": 0, "disagree": 0}
-    assert metric(down, "model_server_requests_total", model=NAME, endpoint="infer", code="200") == 6
+
+        def dropped() -> float:
+            return metric(down, "model_server_shadow_requests_total", model=NAME, result="dropped")
+
+        wait_for(lambda: shadow_counts(down)["error"] + dropped() == 6, 30, "6 mirrors failed or dropped")
+        # the first refused connection pauses the mirror (1 s): the requests after it are not even attempted
+        errors = shadow_counts(down)["error"]
+        assert 1 <= errors <= 2 and shadow_counts(down)["ok"] == 0
+        time.sleep(1.2)  # the pause is over: the next request is tried again, and fails again
+        assert send(down, 1, seed=5)[0] == send(plain, 1, seed=5)[0]
+        wait_for(lambda: shadow_counts(down)["error"] == errors + 1, 30, "one more attempt")
+        send(down, 3, seed=6)  # within the doubled pause (2 s): dropped, not attempted
+        wait_for(lambda: dropped() == 6 - errors + 3, 30, "3 more dropped")
+    assert shadow_counts(down)["error"] == errors + 1
+    assert metric(down, "model_server_requests_total", model=NAME, endpoint="infer", code="200") == 10
     warnings = [r for r in caplog.records if r.name == "workloads.serving.shadow"]
     assert [r.getMessage() for r in warnings] == ["shadow unreachable"]  # once, not once per request
     fields = warnings[0].__dict__["fields"]

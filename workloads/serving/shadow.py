@@ -8,7 +8,8 @@ threshold, or values within a tolerance). Everything is counted:
 
 - ``model_server_shadow_requests_total{model, result="ok"|"error"|"dropped"}``: ok = the shadow answered
   2xx and was compared; error = unreachable, non-2xx, timeout, unparsable answer or shape mismatch;
-  dropped = the queue was full (or still held requests at shutdown);
+  dropped = the queue was full, the mirror was pausing after a connection failure (1 s, doubling up to
+  30 s while the shadow stays unreachable), or requests were still queued at shutdown;
 - ``model_server_shadow_predictions_total{model, result="agree"|"disagree"}``: one per compared row;
 - ``model_server_shadow_duration_seconds{model}``: the shadow's response time.
 
@@ -30,6 +31,8 @@ import numpy as np
 import orjson
 
 from workloads.serving.metrics import Metrics
+
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0  # seconds the mirror pauses after a connection failure
 
 log = logging.getLogger("workloads.serving.shadow")
 
@@ -120,12 +123,19 @@ class ShadowMirror:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._warned: set[str] = set()
+        # after a connection failure the mirror pauses (1 s, doubling to 30 s while it keeps failing): a
+        # down shadow costs one attempt per pause, not one per request
+        self._paused_until = 0.0
+        self._pause = BACKOFF_MIN
         metrics.shadow_init()  # every series exists (at 0) from the start: rates work from the first scrape
 
     def mirror(self, body: bytes, live_out: np.ndarray) -> None:
         """Queue one answered inference for the shadow (sampled); never blocks, never raises."""
         rate = self.config.sample_rate
         if rate < 1.0 and random.random() >= rate:
+            return
+        if self._paused_until and time.monotonic() < self._paused_until:
+            self._metrics.shadow_request("dropped")
             return
         try:
             self._queue.put_nowait(_Mirrored(body, live_out))
@@ -161,6 +171,9 @@ class ShadowMirror:
         while True:
             item = await self._queue.get()
             try:
+                if self._paused_until and time.monotonic() < self._paused_until:
+                    self._metrics.shadow_request("dropped")  # queued before the failure
+                    continue
                 await self._send(item)
             except Exception:  # a sender must survive anything (it is the only consumer)
                 log.exception("shadow comparison failed")
@@ -179,7 +192,10 @@ class ShadowMirror:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
+            self._paused_until = time.monotonic() + self._pause
+            self._pause = min(self._pause * 2, BACKOFF_MAX)
             return
+        self._paused_until, self._pause = 0.0, BACKOFF_MIN
         self._metrics.shadow_duration(time.perf_counter() - started)
         if not 200 <= status < 300:
             self._failed(f"HTTP {status}: {payload[:200].decode(errors='replace')}")
