@@ -465,13 +465,25 @@ def _pinned_image(value: str) -> str:
     return value
 
 
+PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
+
+
+def _cron(value: str) -> str:
+    if len(value.split()) != 5 and not value.startswith("@"):
+        raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '0 3 * * 1', or @hourly)")
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
 class TrainingJobSpec(_Model):
     """A TrainJob the stack deploys (a sample, or a recurring job a team wants under version control)."""
 
     name: str
     team: str
     pool: str = Field(description="the GPU pool the workers run on")
-    image: str = Field(description="training image, pinned by tag or digest")
+    image: PinnedImage = Field(description="training image, pinned by tag or digest")
     command: list[str] = Field(default_factory=lambda: ["torchrun"])
     args: list[str] = Field(default_factory=list)
     num_nodes: int = Field(default=1, ge=1, le=256)
@@ -492,11 +504,6 @@ class TrainingJobSpec(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         return _dns_label(value, 40)
-
-    @field_validator("image")
-    @classmethod
-    def _pinned(cls, value: str) -> str:
-        return _pinned_image(value)
 
 
 class FairnessSpec(_Model):
@@ -593,8 +600,8 @@ class RolloutAnalysisSpec(_Model):
     on what the stack delegated to automation (a pipeline-managed canary: traffic steps, rollback); for
     everything the stack owns it reports the change to make."""
 
-    image: str = Field(description="the image with workloads/ (the pipeline image), pinned")
-    schedule: str = Field(default="*/10 * * * *", description="cron of the analysis CronJob")
+    image: PinnedImage = Field(description="the image with workloads/ (the pipeline image), pinned")
+    schedule: Cron = Field(default="*/10 * * * *", description="cron of the analysis CronJob")
     window: str = Field(default="15m", description="Prometheus range the evidence covers (5m to 6h)")
     min_requests: int = Field(default=200, ge=1, description="fewer candidate requests in the window: hold")
     max_error_ratio: float = Field(default=0.01, ge=0.0, le=1.0, description="candidate 5xx share above: roll back")
@@ -606,11 +613,6 @@ class RolloutAnalysisSpec(_Model):
     )
     act: bool = Field(default=True, description="patch what automation owns; false: report every decision only")
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return _pinned_image(value)
-
     @field_validator("window")
     @classmethod
     def _window(cls, value: str) -> str:
@@ -618,13 +620,6 @@ class RolloutAnalysisSpec(_Model):
         minutes = int(match[1]) * (60 if match[2] == "h" else 1) if match else 0
         if not 5 <= minutes <= 360:
             raise ValueError(f"'{value}' is not a Prometheus range from 5m to 6h, e.g. 15m")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        if len(value.split()) != 5 and not value.startswith("@"):
-            raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '*/10 * * * *')")
         return value
 
     @field_validator("steps")
@@ -640,24 +635,12 @@ class DriftMonitorSpec(_Model):
     (requestLogging) over `window`, compares it with the training reference and pushes the PSI/KS
     gauges to the Pushgateway; alert rules fire on drift with enough rows."""
 
-    image: str = Field(description="the image with workloads/ (the pipeline image), pinned")
+    image: PinnedImage = Field(description="the image with workloads/ (the pipeline image), pinned")
     reference_uri: str = Field(description="the training reference: an s3:// or gs:// CSV or Parquet object")
-    schedule: str = Field(default="0 * * * *", description="cron of the drift CronJob")
+    schedule: Cron = Field(default="0 * * * *", description="cron of the drift CronJob")
     window_hours: int = Field(default=24, ge=1, le=720, description="payloads newer than this are compared")
     max_psi: float = Field(default=0.2, gt=0.0, description="a feature (or the prediction) above this PSI drifts")
     min_rows: int = Field(default=200, ge=10, description="fewer logged rows in the window: insufficient data")
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return _pinned_image(value)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        if len(value.split()) != 5 and not value.startswith("@"):
-            raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '0 * * * *')")
-        return value
 
 
 # the model server's latency histogram bounds in ms (workloads/serving/metrics.py LATENCY_BUCKETS; a test
@@ -724,7 +707,7 @@ class ModelDeploymentSpec(_Model):
     model_format: Literal["mlplatform", "pytorch"] = Field(
         default="mlplatform", description="served by the platform runtime (ClusterServingRuntime ml-platform)"
     )
-    image: str | None = Field(
+    image: PinnedImage | None = Field(
         default=None, description="a custom predictor image instead of the platform runtime (pinned)"
     )
     resources: ModelResourcesSpec = Field(default_factory=ModelResourcesSpec)
@@ -755,11 +738,6 @@ class ModelDeploymentSpec(_Model):
     @classmethod
     def _predictor(cls, value: str | None) -> str | None:
         return None if value is None else _dns_label(value, 15)
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        return None if value is None else _pinned_image(value)
 
 
 class OnlineStoreSpec(_Model):
@@ -823,10 +801,10 @@ class PipelineSpec(_Model):
     name: str
     team: str
     model: str = Field(description="the modelDeployments[] entry (same team) the new version rolls out to")
-    image: str = Field(description="the pipeline image (the training image: workloads/), pinned")
+    image: PinnedImage = Field(description="the pipeline image (the training image: workloads/), pinned")
     source_uri: str = Field(description="where ingest reads new raw data: an s3:// or gs:// CSV or Parquet object")
     reference_uri: str = Field(description="the validation reference (the data the live model was trained on)")
-    schedule: str | None = Field(default="0 3 * * 1", description="cron (CronWorkflow); null: run by hand only")
+    schedule: Cron | None = Field(default="0 3 * * 1", description="cron (CronWorkflow); null: run by hand only")
     timezone: str = "UTC"
     pool: str | None = Field(default=None, description="GPU pool of the train step; default: the CPU workers")
     canary_percent: int = Field(default=10, ge=0, le=50, description="traffic share of the new version")
@@ -837,18 +815,6 @@ class PipelineSpec(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         return _dns_label(value, 40)
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return _pinned_image(value)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5 and not value.startswith("@"):
-            raise ValueError(f"'{value}' is not a cron schedule (five fields, e.g. '0 3 * * 1')")
-        return value
 
 
 class ServicesSpec(_Model):

@@ -9,6 +9,7 @@ redacted). `mlplat plan`, the cost estimator, the policy runner and the tests al
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections import Counter
@@ -198,6 +199,7 @@ def record(
 ) -> tuple[list[ResourceRecord], dict[str, Any]]:
     """Run any Pulumi Python program under the platform's mocks; return its resources and outputs."""
     with _LOCK:
+        _ensure_event_loop()
         mocks = PlatformMocks(region=region, project=gcp_project)
         monitor = _RecordingMonitor(mocks)
         settings.ROOT.set(None)  # a fresh root Stack resource for this stack
@@ -213,6 +215,15 @@ def record(
         outputs = {name: _resolve_export(value) for name, value in exports.items()}
         resources = sorted(monitor.records, key=lambda r: r.urn)
     return resources, outputs
+
+
+def _ensure_event_loop() -> None:
+    """Pulumi's runtime runs on the thread's current event loop; an `asyncio.run()` earlier in the process
+    (an HTTP client, a test of the model server) leaves none set behind it."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def to_json(value: Any) -> str:

@@ -14,7 +14,7 @@ import promql_parser
 import pytest
 import yaml
 
-from components.k8s import model_deployment, model_drift, monitoring
+from components.k8s import model_deployment, model_drift, monitoring, scheduled
 from infra.synth import Synthesis
 from tests.conftest import synth_stack
 from tests.k8s_schema import is_kubernetes, manifest, validate
@@ -232,11 +232,11 @@ def test_the_rule_names_the_model_and_selects_the_pushed_group(stack: str) -> No
 
 
 def test_stale_after_three_schedule_periods() -> None:
-    assert model_drift.period_seconds("0 * * * *") == 3600
-    assert model_drift.period_seconds("*/20 * * * *") == 1200
-    assert model_drift.period_seconds("@daily") == 86400
-    assert model_drift.period_seconds("0 6 * * 1-5") == 3 * 86400  # Friday to Monday
-    assert model_drift.duration(3 * 3600) == "3h" and model_drift.duration(3 * 1200) == "1h"
+    assert scheduled.period_seconds("0 * * * *") == 3600
+    assert scheduled.period_seconds("*/20 * * * *") == 1200
+    assert scheduled.period_seconds("@daily") == 86400
+    assert scheduled.period_seconds("0 6 * * 1-5") == 3 * 86400  # Friday to Monday
+    assert scheduled.duration(3 * 3600) == "3h" and scheduled.duration(3 * 1200) == "1h"
 
 
 def test_rules_check_with_promtool(tmp_path: Path) -> None:

@@ -23,19 +23,16 @@ infra/config.py `_check_delivery`), in the team namespace:
 
 from __future__ import annotations
 
-import calendar
-import itertools
-from datetime import date, timedelta
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.foundation import BucketAccess, IdentityAccess
-from components.k8s import base
+from components.k8s import base, scheduled
 from components.k8s.base import ServicesContext
-from components.k8s.kueue import LOCAL_QUEUE, QUEUE_LABEL
 from components.k8s.monitoring import DRIFT_COMPONENT, PUSHGATEWAY_POD_LABELS, PUSHGATEWAY_PORT
+from components.k8s.scheduled import duration, period_seconds
 from infra.config import DriftMonitorSpec, ModelDeploymentSpec, TeamSpec
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -45,64 +42,6 @@ OUT_DIR = "/tmp/drift"  # report.md and metrics.prom of the last run (an emptyDi
 LABEL_MODEL = "ml-platform/model"
 FEATURE_DRIFT_FOR = "2h"  # two hourly checks in a row (the default schedule): one odd window does not page
 STALE_PERIODS = 3  # no push for this many schedule periods: the check is broken
-
-
-def period_seconds(schedule: str) -> int:
-    """The longest gap between two runs of a 5-field cron schedule (or @hourly/@daily/...), in seconds:
-    what "the check ran recently" has to allow for. Evaluated over a year of minutes (months, weekdays)."""
-    macros = {
-        "@yearly": "0 0 1 1 *",
-        "@annually": "0 0 1 1 *",
-        "@monthly": "0 0 1 * *",
-        "@weekly": "0 0 * * 0",
-        "@daily": "0 0 * * *",
-        "@midnight": "0 0 * * *",
-        "@hourly": "0 * * * *",
-    }
-    fields = macros.get(schedule.strip(), schedule).split()
-    if len(fields) != 5:
-        raise ValueError(f"'{schedule}' is not a cron schedule")
-    names = {
-        **{m.lower(): i for i, m in enumerate(calendar.month_abbr) if m},
-        **{d.lower(): (i + 1) % 7 for i, d in enumerate(calendar.day_abbr)},
-    }
-
-    def values(field: str, low: int, high: int) -> set[int]:
-        out: set[int] = set()
-        for part in field.lower().split(","):
-            rng, _, step = part.partition("/")
-            if rng in ("*", "?"):
-                start, end = low, high
-            else:
-                a, _, b = rng.partition("-")
-                start = int(names.get(a, a))
-                end = int(names.get(b, b)) if b else (high if step else start)
-            out.update(range(start, end + 1, int(step) if step else 1))
-        return out
-
-    minutes, hours = values(fields[0], 0, 59), values(fields[1], 0, 23)
-    doms, months = values(fields[2], 1, 31), values(fields[3], 1, 12)
-    dows = {d % 7 for d in values(fields[4], 0, 7)}
-    dom_any, dow_any = fields[2] in ("*", "?"), fields[4] in ("*", "?")
-    day, runs = date(2027, 1, 1), []
-    for n in range(2 * 366):  # two years: gaps across a year's end, and February 29th
-        d = day + timedelta(days=n)
-        dom_ok, dow_ok = d.day in doms, d.isoweekday() % 7 in dows
-        # cron: with both day fields restricted, either matches
-        ok = (dom_ok or dow_ok) if not (dom_any or dow_any) else (dom_ok and dow_ok)
-        if d.month in months and ok:
-            runs += [(n * 24 + h) * 60 + m for h in sorted(hours) for m in sorted(minutes)]
-    if len(runs) < 2:
-        return 2 * 366 * 86400
-    return max(b - a for a, b in itertools.pairwise(runs)) * 60
-
-
-def duration(seconds: int) -> str:
-    """A Prometheus duration: 3h, 90m, 2d."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -273,56 +212,28 @@ def create(
         opts=opts,
     )
 
-    # -- the CronJob ---------------------------------------------------------------------------------------
+    # -- the CronJob (components/k8s/scheduled.py) ---------------------------------------------------------
     period = period_seconds(drift.schedule)
     logs_uri = svc.foundation.buckets["logs"].uri
-    workers = svc.foundation.worker_node_selector
-    container = k8s.core.v1.ContainerArgs(
-        name="drift",
+    scheduled.team_cron_job(
+        f"{name}-drift",
+        svc,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=job_name, namespace=ns, labels=meta_labels),
+        pod_labels=pod_labels,
+        service_account=job_name,
+        automount_token=False,  # object storage through workload identity, no Kubernetes API
+        container="drift",
         image=drift.image,
         command=logs_uri.apply(lambda uri: command(model, uri, url)),
-        env=[
-            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-            k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"),
-        ],
-        resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "2", "memory": "2Gi"}
-        ),
-        security_context=base.restricted_container_security(),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
-    )
-    pod_spec = k8s.core.v1.PodSpecArgs(
-        service_account_name=job_name,
-        automount_service_account_token=False,
-        restart_policy="Never",
-        security_context=base.restricted_pod_security(),
-        node_selector=dict(workers) if workers is not None else None,  # CPU work: the worker nodes
-        containers=[container],
-        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"))],
-    )
-    k8s.batch.v1.CronJob(
-        f"{name}-drift",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=job_name, namespace=ns, labels=meta_labels),
-        spec=k8s.batch.v1.CronJobSpecArgs(
-            schedule=drift.schedule,
-            time_zone="Etc/UTC",
-            concurrency_policy="Forbid",  # a slow run is not doubled by the next
-            starting_deadline_seconds=min(600, period),
-            successful_jobs_history_limit=1,
-            failed_jobs_history_limit=3,
-            job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                # admitted through the team's LocalQueue: its CPU and memory count against the team's quota
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**pod_labels, QUEUE_LABEL: LOCAL_QUEUE}),
-                spec=k8s.batch.v1.JobSpecArgs(
-                    backoff_limit=2,
-                    # done before the next run is due (at most 6 h)
-                    active_deadline_seconds=max(300, int(min(period, 6 * 3600) * 0.9)),
-                    template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels), spec=pod_spec
-                    ),
-                ),
-            ),
-        ),
+        schedule=drift.schedule,
+        requests={"cpu": "500m", "memory": "1Gi"},
+        limits={"cpu": "2", "memory": "2Gi"},
+        starting_deadline_seconds=min(600, period),
+        # done before the next run is due (at most 6 h)
+        active_deadline_seconds=max(300, int(min(period, 6 * 3600) * 0.9)),
+        backoff_limit=2,
+        successful_jobs_history=1,
+        tmp_size="1Gi",
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[sa])),
     )
 

@@ -22,11 +22,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s import base
+from components.k8s import base, scheduled
 from components.k8s.base import ServicesContext
-from components.k8s.kueue import LOCAL_QUEUE, QUEUE_LABEL
-from components.k8s.model_drift import LABEL_MODEL, period_seconds
+from components.k8s.model_drift import LABEL_MODEL
 from components.k8s.monitoring import PROMETHEUS_POD_LABELS
+from components.k8s.scheduled import period_seconds
 from infra.config import ModelDeploymentSpec, TeamSpec
 
 COMPONENT = "rollout-analysis"
@@ -101,57 +101,26 @@ def create(
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])),
     )
 
-    # -- the CronJob ------------------------------------------------------------------------------------------
+    # -- the CronJob (components/k8s/scheduled.py) -----------------------------------------------------------
     period = period_seconds(rollout.schedule)
-    workers = svc.foundation.worker_node_selector
-    container = k8s.core.v1.ContainerArgs(
-        name="analyze",
+    scheduled.team_cron_job(
+        f"{name}-rollout",
+        svc,
+        metadata=meta,
+        pod_labels=pod_labels,
+        service_account=job_name,
+        automount_token=True,  # the analysis reads (and patches) the InferenceService
+        container="analyze",
         image=rollout.image,
         command=command(model, monitoring.prometheus_url, owns_canary=owns_canary),
-        env=[
-            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-            k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"),
-        ],
-        resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "500m", "memory": "512Mi"}
-        ),
-        security_context=base.restricted_container_security(),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
-    )
-    k8s.batch.v1.CronJob(
-        f"{name}-rollout",
-        metadata=meta,
-        spec=k8s.batch.v1.CronJobSpecArgs(
-            schedule=rollout.schedule,
-            time_zone="Etc/UTC",
-            concurrency_policy="Forbid",  # two analyses never patch at once
-            starting_deadline_seconds=min(300, period),
-            successful_jobs_history_limit=3,  # the last decisions stay readable with kubectl logs
-            failed_jobs_history_limit=3,
-            job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                # admitted through the team's LocalQueue: its CPU and memory count against the team's quota
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**pod_labels, QUEUE_LABEL: LOCAL_QUEUE}),
-                spec=k8s.batch.v1.JobSpecArgs(
-                    backoff_limit=0,  # a failed analysis is not retried: the next run decides on fresh evidence
-                    active_deadline_seconds=max(60, min(period // 2, 600)),
-                    template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                        spec=k8s.core.v1.PodSpecArgs(
-                            service_account_name=job_name,
-                            restart_policy="Never",
-                            security_context=base.restricted_pod_security(),
-                            node_selector=dict(workers) if workers is not None else None,
-                            containers=[container],
-                            volumes=[
-                                k8s.core.v1.VolumeArgs(
-                                    name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
-                                )
-                            ],
-                        ),
-                    ),
-                ),
-            ),
-        ),
+        schedule=rollout.schedule,
+        requests={"cpu": "100m", "memory": "256Mi"},
+        limits={"cpu": "500m", "memory": "512Mi"},
+        starting_deadline_seconds=min(300, period),
+        active_deadline_seconds=max(60, min(period // 2, 600)),
+        backoff_limit=0,  # a failed analysis is not retried: the next run decides on fresh evidence
+        successful_jobs_history=3,  # the last decisions stay readable with kubectl logs
+        tmp_size="64Mi",
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[sa, binding])),
     )
 

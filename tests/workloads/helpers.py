@@ -59,6 +59,25 @@ def gpt_config(output_uri: str, train_uri: str, **sections: dict[str, Any]) -> d
     return doc
 
 
+def train_tabular(root: Path, *, rows: int = 2000, seed: int = 0, steps: int = 100) -> Path:
+    """A tabular model trained in-process by the training workload (a second or two on a CPU core) on
+    `rows` synthetic rows; returns the run directory (its model/ is the served artifact)."""
+    from workloads.training.config import parse_config
+    from workloads.training.synthetic import make_tabular
+    from workloads.training.trainer import train
+
+    (root / "train.csv").write_bytes(make_tabular(rows, seed=5))
+    doc = tabular_config(
+        str(root / "run"),
+        str(root / "train.csv"),
+        run={"seed": seed},
+        train={"steps": steps, "checkpoint_every": 0, "log_every": 1000},
+        eval={"min_accuracy": None},
+    )
+    train(parse_config(doc), handle_sigterm=False)
+    return root / "run"
+
+
 def write_config(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(doc))
     return path

@@ -42,7 +42,7 @@ class KubeApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _send(self, status: int, body: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,15 +35,12 @@ pytest.importorskip("kubernetes", reason="kubernetes is in the pipelines extra")
 from tests.conftest import synth_stack
 from tests.k8s_schema import manifest, validate
 from tests.workloads.conftest import LOOPBACK, REPO, free_port, wait_for
-from tests.workloads.helpers import cli_env, tabular_config
+from tests.workloads.helpers import cli_env, train_tabular
 from tests.workloads.kube import KubeApi, merge_patch
 from workloads.rollouts.analysis import Evidence, Thresholds, analyze, apply, decide
 from workloads.rollouts.errors import RolloutError
 from workloads.rollouts.inferenceservice import VERSION_LABEL, Candidate, canary_patch, find_candidate
 from workloads.rollouts.prometheus import Prometheus
-from workloads.training.config import parse_config
-from workloads.training.synthetic import make_tabular
-from workloads.training.trainer import train
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus package is not installed")
@@ -67,7 +65,7 @@ class Guarded(torch.nn.Module):
         self.inner = inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        torch._assert_async((x.abs() < 2.0).all(), "input outside the calibrated range")
+        torch._assert_async((x.abs() < 2.0).all(), "input outside the calibrated range")  # pyright: ignore[reportPrivateImportUsage]
         return self.inner(x)
 
 
@@ -78,13 +76,13 @@ class Slow(torch.nn.Module):
         super().__init__()
         self.inner = inner
         gen = torch.Generator().manual_seed(0)
-        self.register_buffer("m", torch.randn(384, 1536, generator=gen) / 40)
-        self.register_buffer("w", torch.randn(1536, 1536, generator=gen) / 40)
+        self.m = torch.nn.Buffer(torch.randn(384, 1536, generator=gen) / 40)
+        self.w = torch.nn.Buffer(torch.randn(1536, 1536, generator=gen) / 40)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.m * x.mean()
+        h = torch.as_tensor(self.m) * x.mean()
         for _ in range(6):
-            h = torch.tanh(h @ self.w)
+            h = torch.tanh(h @ torch.as_tensor(self.w))
         return self.inner(x) + 0.0 * h.mean()
 
 
@@ -117,15 +115,7 @@ def _wrapped(model_dir: Path, target: Path, wrapper: type[torch.nn.Module]) -> P
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("rollout-models")
-    (root / "train.csv").write_bytes(make_tabular(2000, seed=5))
-    doc = tabular_config(
-        str(root / "run"),
-        str(root / "train.csv"),
-        train={"steps": 100, "checkpoint_every": 0},
-        eval={"min_accuracy": None},
-    )
-    train(parse_config(doc), handle_sigterm=False)
-    model = root / "run" / "model"
+    model = train_tabular(root) / "model"
     return {
         STABLE: model,
         HEALTHY: model,

@@ -30,7 +30,7 @@ import pytest
 import torch
 
 from tests.workloads.conftest import LOOPBACK, REPO, S3Server, free_port, wait_for
-from tests.workloads.helpers import cli_env, gpt_config, tabular_config
+from tests.workloads.helpers import cli_env, gpt_config, train_tabular
 from workloads.serving.batcher import Batcher, ForwardError
 from workloads.serving.errors import RequestError, UsageError
 from workloads.serving.metrics import Metrics
@@ -39,8 +39,6 @@ from workloads.serving.payload import REQUEST_TYPE, RESPONSE_TYPE, LoggerConfig,
 from workloads.serving.server import bind
 from workloads.training.config import parse_config
 from workloads.training.outputs import export_artifact
-from workloads.training.synthetic import make_tabular
-from workloads.training.trainer import train
 
 aiohttp = pytest.importorskip("aiohttp")
 
@@ -187,16 +185,7 @@ def _upload(s3: S3Server, run_dir: Path, bucket: str, prefix: str) -> str:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tabular model trained by the training workload (CPU, a second or two)."""
-    root = tmp_path_factory.mktemp("serving-model")
-    (root / "train.csv").write_bytes(make_tabular(2000, seed=5))
-    doc = tabular_config(
-        str(root / "run"),
-        str(root / "train.csv"),
-        train={"steps": 100, "checkpoint_every": 0},
-        eval={"min_accuracy": None},
-    )
-    train(parse_config(doc), handle_sigterm=False)
-    return root / "run"
+    return train_tabular(tmp_path_factory.mktemp("serving-model"))
 
 
 @pytest.fixture(scope="module")

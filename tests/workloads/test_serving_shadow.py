@@ -32,14 +32,11 @@ import numpy as np
 import pytest
 
 from tests.workloads.conftest import LOOPBACK, REPO, free_port, wait_for
-from tests.workloads.helpers import cli_env, tabular_config
+from tests.workloads.helpers import cli_env, train_tabular
 from workloads.serving.metrics import Metrics
 from workloads.serving.model import load_model
 from workloads.serving.server import ModelServer, ServerOptions, bind
 from workloads.serving.shadow import ShadowConfig, ShadowMirror, ShadowMismatchError, compare_rows, parse_output
-from workloads.training.config import parse_config
-from workloads.training.synthetic import make_tabular
-from workloads.training.trainer import train
 
 pytest.importorskip("aiohttp")
 
@@ -142,19 +139,6 @@ def shadow_counts(served: Served) -> dict[str, float]:
     return counts
 
 
-def train_model(root: Path, seed: int, steps: int) -> Path:
-    (root / "train.csv").write_bytes(make_tabular(1000, seed=5))
-    doc = tabular_config(
-        str(root / "run"),
-        str(root / "train.csv"),
-        run={"seed": seed},
-        train={"steps": steps, "checkpoint_every": 0, "log_every": 1000},
-        eval={"min_accuracy": None},
-    )
-    train(parse_config(doc), handle_sigterm=False)
-    return root / "run"
-
-
 class Stub:
     """A fake shadow on loopback answering every POST with a canned (status, body), after `delay` seconds."""
 
@@ -187,8 +171,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served
     mirroring to shadow_a; down: A mirroring to a dead port; slow: A mirroring to a stub that answers
     after a second, through a queue of 2 and one sender; diff: a subprocess serving A, mirroring to
     shadow_b as the environment (MODEL_SERVER_SHADOW_*) says."""
-    model_a = train_model(tmp_path_factory.mktemp("model-a"), seed=0, steps=100)
-    model_b = train_model(tmp_path_factory.mktemp("model-b"), seed=1, steps=2)
+    model_a = train_tabular(tmp_path_factory.mktemp("model-a"), rows=1000, seed=0, steps=100)
+    model_b = train_tabular(tmp_path_factory.mktemp("model-b"), rows=1000, seed=1, steps=2)
     loops = LoopThread()
     fleet: dict[str, Served] = {}
     slow_stub = Stub(200, b"{}", delay=1.0)
@@ -400,7 +384,7 @@ def test_refusals_bad_answers_and_shape_mismatches_are_errors(caplog: pytest.Log
             mirror = ShadowMirror(ShadowConfig(url=stub.url, senders=1), metrics, "y")
             await mirror.start()
             mirror.mirror(b"{}", live)
-            await mirror.close()
+            await mirror.close(flush_timeout=15)  # generous: a loaded machine must not turn this into a drop
 
     try:
         with caplog.at_level(logging.WARNING, logger="workloads.serving.shadow"):
