@@ -5,8 +5,6 @@ alert rules checked by `promtool` where it is installed."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import yaml
 
 from components.k8s import base, gpu_runtime, monitoring
 from infra.synth import Synthesis
+from tests import promtool
 from tests.conftest import raw_platform, synth_platform, synth_stack
 from tests.k8s_schema import is_kubernetes, manifest, validate
 
@@ -273,14 +272,5 @@ def test_volumes_ha_and_storage_class() -> None:
 
 
 def test_rules_check_with_promtool(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus); PromQL syntax is still checked")
     rule = named(synth_stack("aws-prod"), "PrometheusRule", "ml-platform")
-    path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-    result = subprocess.run(
-        [promtool, "check", "rules", str(path)], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 3 rules found" in result.stdout
+    assert "SUCCESS: 3 rules found" in promtool.check_rules(tmp_path, rule["spec"]["groups"])

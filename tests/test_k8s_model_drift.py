@@ -5,17 +5,14 @@ alerts look, and the alerts fire on drift with enough rows only."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
-import yaml
 
 from components.k8s import model_deployment, model_drift, monitoring, scheduled
 from infra.synth import Synthesis
+from tests import promtool
 from tests.conftest import synth_stack
 from tests.k8s_schema import is_kubernetes, manifest, validate
 from workloads.monitoring import drift as detector
@@ -50,13 +47,6 @@ def model_spec(stack: str = "aws-prod") -> Any:
 
 def groups(stack: str = "aws-prod") -> list[dict[str, Any]]:
     return named(synth_stack(stack), "PrometheusRule", f"{MODEL}-drift")["spec"]["groups"]
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus); PromQL syntax is still checked")
-    return path
 
 
 # --- what gets deployed ---------------------------------------------------------------------------------
@@ -240,14 +230,7 @@ def test_stale_after_three_schedule_periods() -> None:
 
 
 def test_rules_check_with_promtool(tmp_path: Path) -> None:
-    for group in groups():
-        for rule in group["rules"]:
-            promql_parser.parse(rule["expr"])
-    path = tmp_path / "drift.yaml"
-    path.write_text(yaml.safe_dump({"groups": groups()}))
-    result = subprocess.run([promtool(), "check", "rules", str(path)], check=False, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 3 rules found" in result.stdout
+    assert "SUCCESS: 3 rules found" in promtool.check_rules(tmp_path, groups())
 
 
 def _pushed(psi: float, rows: int, *, prediction_psi: float = 0.01, pushes: int = 5, hours: int = 8) -> list[dict]:
@@ -284,31 +267,13 @@ def _expected(alertname: str, value: float = 0.0, **extra: str) -> list[dict[str
     return [{"exp_labels": labels, "exp_annotations": annotations}]
 
 
-def _run_unit_test(tmp_path: Path, cases: list[tuple[list[dict[str, str]], str, str, list[dict[str, Any]]]]) -> None:
-    (tmp_path / "drift.yaml").write_text(yaml.safe_dump({"groups": groups()}))
-    tests = [
-        {
-            "interval": "30s",
-            "input_series": series,
-            "alert_rule_test": [{"eval_time": at, "alertname": alertname, "exp_alerts": expected}],
-        }
-        for series, at, alertname, expected in cases
-    ]
-    (tmp_path / "test.yaml").write_text(
-        yaml.safe_dump({"rule_files": ["drift.yaml"], "evaluation_interval": "30s", "tests": tests})
-    )
-    result = subprocess.run(
-        [promtool(), "test", "rules", "test.yaml"], cwd=tmp_path, check=False, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_feature_drift_fires_with_enough_rows_only(tmp_path: Path) -> None:
     group = {"job": "ml-platform-drift", "version": "7"}
     fired = _expected("ModelFeatureDrift", 0.3, feature="income", **group)
     predicted = _expected("ModelPredictionDrift", 0.4, **group)
-    _run_unit_test(
+    promtool.run_rule_tests(
         tmp_path,
+        groups(),
         [
             (_pushed(psi=0.3, rows=500), "3h", "ModelFeatureDrift", fired),  # drifted, 500 rows: for 2h, fires
             (_pushed(psi=0.3, rows=500), "90m", "ModelFeatureDrift", []),  # not yet for 2h
@@ -324,8 +289,9 @@ def test_feature_drift_fires_with_enough_rows_only(tmp_path: Path) -> None:
 def test_a_check_that_stops_pushing_is_reported_stale(tmp_path: Path) -> None:
     stale = _expected("ModelDriftCheckStale", job="ml-platform-drift")
     # the last push at 2h, the Pushgateway still serving it: stale after 5h (three periods) and 10 minutes
-    _run_unit_test(
+    promtool.run_rule_tests(
         tmp_path,
+        groups(),
         [
             (_pushed(psi=0.01, rows=500, pushes=3), "4h", "ModelDriftCheckStale", []),
             (_pushed(psi=0.01, rows=500, pushes=3), "5h5m", "ModelDriftCheckStale", []),

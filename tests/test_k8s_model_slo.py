@@ -8,19 +8,17 @@ objective behaves the same on the server's histogram, and the dashboard Grafana 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import promql_parser
 import pytest
-import yaml
 from prometheus_client.utils import floatToGoString
 
 from components.k8s import model_slo
 from infra.config import SERVER_LATENCY_BUCKETS_MS, ConfigError, ModelDeploymentSpec, parse_platform
 from infra.synth import Synthesis
+from tests import promtool
 from tests.conftest import raw_platform, synth_stack
 from tests.k8s_schema import is_kubernetes, manifest, validate
 from workloads.serving.metrics import LATENCY_BUCKETS
@@ -50,13 +48,6 @@ def groups(stack: str = "aws-dev") -> list[dict[str, Any]]:
 def model_spec(**slo: Any) -> ModelDeploymentSpec:
     spec = synth_stack("aws-dev").spec.model_deployments[0]
     return spec.model_copy(update={"slo": spec.slo.model_copy(update=slo)})
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus); PromQL syntax is still checked")
-    return path
 
 
 # --- what gets deployed ---------------------------------------------------------------------------------
@@ -117,14 +108,8 @@ def test_histogram_bounds_match_the_model_server() -> None:
 
 
 def test_rules_check_with_promtool(tmp_path: Path) -> None:
-    for group in groups():
-        for rule in group["rules"]:
-            promql_parser.parse(rule["expr"])
-    path = tmp_path / "slo.yaml"
-    path.write_text(yaml.safe_dump({"groups": groups()}))
-    result = subprocess.run([promtool(), "check", "rules", str(path)], check=False, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {2 * len(model_slo.WINDOWS) + 4 + 2} rules found" in result.stdout
+    output = promtool.check_rules(tmp_path, groups())
+    assert f"SUCCESS: {2 * len(model_slo.WINDOWS) + 4 + 2} rules found" in output
 
 
 # --- the alerts fire when they should, on synthetic series (promtool test rules) ----------------------------
@@ -158,22 +143,8 @@ def _latency(fast: int, total: int) -> list[dict[str, str]]:
 
 
 def _run_unit_test(tmp_path: Path, cases: list[tuple[list[dict[str, str]], str, list[dict[str, Any]]]]) -> None:
-    (tmp_path / "slo.yaml").write_text(yaml.safe_dump({"groups": groups()}))
-    tests = [
-        {
-            "interval": "30s",
-            "input_series": series,
-            "alert_rule_test": [{"eval_time": "60m", "alertname": alertname, "exp_alerts": expected}],
-        }
-        for series, alertname, expected in cases
-    ]
-    (tmp_path / "test.yaml").write_text(
-        yaml.safe_dump({"rule_files": ["slo.yaml"], "evaluation_interval": "30s", "tests": tests})
-    )
-    result = subprocess.run(
-        [promtool(), "test", "rules", "test.yaml"], cwd=tmp_path, check=False, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    """Each case evaluated after an hour of its series."""
+    promtool.run_rule_tests(tmp_path, groups(), [(series, "60m", name, expected) for series, name, expected in cases])
 
 
 def test_availability_page_fires_at_5_percent_errors_and_not_at_0_05(tmp_path: Path) -> None:
