@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.utils import floatToGoString
 
 from components.k8s import model_slo
-from infra.config import SERVER_LATENCY_BUCKETS_MS, ConfigError, ModelDeploymentSpec, parse_platform
+from infra.config import SERVER_LATENCY_BUCKETS_MS, ConfigError, ModelDeploymentSpec, ShadowSpec, parse_platform
 from infra.synth import Synthesis
 from tests import promtool
 from tests.conftest import raw_platform, synth_stack
@@ -191,6 +191,26 @@ def test_dashboard_is_valid_grafana_json_with_parsable_queries(stack: str) -> No
     for wanted in ("Request rate by version and code", "Error ratio vs objective", "p50 / p99", "budget", "Burn"):
         assert wanted in titles
     assert any("ml_platform_model_version" in e for e in _exprs(dashboard))  # per served version
+
+
+def test_shadow_and_drift_panels_where_the_model_has_them() -> None:
+    plain = model_slo.dashboard(model_spec(), retention_days=30)
+    assert not any("Shadow" in p["title"] or "Drift" in p["title"] for p in plain["panels"])
+    prod = synth_stack("aws-prod").spec.model_deployments[0]  # drift on
+    shadow = ShadowSpec(storage_uri="s3://b/teams/research/m/v9/model", model_version="9")
+    both = model_slo.dashboard(prod.model_copy(update={"shadow": shadow}), retention_days=30)
+    shadow_panel, drift_panel = both["panels"][-2:]
+    assert shadow_panel["title"].startswith("Shadow v9") and drift_panel["title"].startswith("Drift")
+    for panel in (shadow_panel, drift_panel):
+        for target in panel["targets"]:
+            promql_parser.parse(target["expr"])
+    # the live server's comparison counters, and the gauges the drift CronJob pushes, of this model only
+    assert 'result="disagree"' in shadow_panel["targets"][0]["expr"]
+    assert f'namespace="{TEAM}", model="{MODEL}"' in shadow_panel["targets"][0]["expr"]
+    assert drift_panel["targets"][0]["expr"] == (
+        f'ml_platform_feature_drift_psi{{job="ml-platform-drift", namespace="{TEAM}", model="{MODEL}"}}'
+    )
+    assert drift_panel["targets"][2]["expr"] == "vector(0.2)"
 
 
 def test_budget_panel_covers_what_prometheus_keeps() -> None:

@@ -220,12 +220,59 @@ def dashboard(model: ModelDeploymentSpec, retention_days: int) -> dict[str, Any]
             + [(f"{rec(SLOW_RECORD, w)} / {slow_budget:.6g}", f"latency {w}") for w in ("1h", "6h", "1d", "3d")],
         ),
     ]
+    panels += _delivery_panels(model)
     return dashboard_json(
         dashboard_uid(model),
         f"ML models / {model.team} / {model.name}",
         panels,
         tags=("ml-platform", "model", model.team),
     )
+
+
+def _delivery_panels(model: ModelDeploymentSpec) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The shadow's comparison (workloads/serving/shadow.py) and the drift gauges (model_drift.py), where the
+    model has them."""
+    panels: list[tuple[str, str, list[tuple[str, str]]]] = []
+    live = f'namespace="{model.team}", model="{model.name}"'
+    if model.shadow is not None:
+        compared = f"sum(rate(model_server_shadow_predictions_total{{{live}}}[5m]))"
+        panels.append(
+            (
+                f"Shadow v{model.shadow.model_version}: disagreement with the live model",
+                "percentunit",
+                [
+                    (
+                        f'sum(rate(model_server_shadow_predictions_total{{{live}, result="disagree"}}[5m])) '
+                        f"/ {compared}",
+                        "disagreeing predictions",
+                    ),
+                    (
+                        f'sum(rate(model_server_shadow_requests_total{{{live}, result="error"}}[5m])) / '
+                        f"sum(rate(model_server_shadow_requests_total{{{live}}}[5m]))",
+                        "mirrored requests failed",
+                    ),
+                    (
+                        f'sum(rate(model_server_shadow_requests_total{{{live}, result="dropped"}}[5m])) / '
+                        f"sum(rate(model_server_shadow_requests_total{{{live}}}[5m]))",
+                        "mirrored requests dropped",
+                    ),
+                ],
+            )
+        )
+    if model.drift is not None:
+        pushed = f'job="ml-platform-drift", {live}'
+        panels.append(
+            (
+                f"Drift vs the training reference (PSI; drifts above {model.drift.max_psi:g})",
+                "none",
+                [
+                    (f"ml_platform_feature_drift_psi{{{pushed}}}", "{{feature}}"),
+                    (f"ml_platform_prediction_drift_psi{{{pushed}}}", "prediction"),
+                    (f"vector({model.drift.max_psi:g})", "threshold"),
+                ],
+            )
+        )
+    return panels
 
 
 def create(
