@@ -222,6 +222,8 @@ def test_a_stack_declared_canary_is_only_reported_on(shadowed: Synthesis) -> Non
     acting = dev_variant(rollout={"image": IMAGE})  # the stack's canary, act: true (the default)
     cmd = named(acting, "CronJob", f"rollout-{MODEL}")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert "--act" in cmd["containers"][0]["command"] and "--owns-canary" not in cmd["containers"][0]["command"]
+    # nothing it may patch: the stack owns that canary
+    assert named(acting, "Role", f"rollout-{MODEL}")["rules"][0]["verbs"] == ["get"]
 
 
 def test_no_analysis_without_a_rollout_block() -> None:

@@ -3,8 +3,9 @@
 For every model with `modelDeployments[].rollout` (monitoring on, the platform runtime: infra/config.py
 `_check_delivery`), in the team namespace:
 
-* a ServiceAccount `rollout-<model>` with no cloud identity, and a Role letting it get and patch the
-  model's InferenceService and get its shadow `<model>-shadow` (resourceNames: nothing else);
+* a ServiceAccount `rollout-<model>` with no cloud identity, and a Role letting it get the model's
+  InferenceService and its shadow `<model>-shadow` (resourceNames: nothing else), and patch the model's
+  only where it may act (a pipeline's canary, `rollout.act`);
 * a CronJob `rollout-<model>` (`rollout.schedule`) running `python -m workloads.rollouts analyze` from
   `rollout.image` (the pipeline image): the candidate's evidence from the platform's Prometheus over
   `rollout.window`, the thresholds of `rollout` and of the model's SLO (`slo.latencyThresholdMs` at
@@ -82,7 +83,8 @@ def create(
                 api_groups=["serving.kserve.io"],
                 resources=["inferenceservices"],
                 resource_names=[model.name],
-                verbs=["get", "patch"] if rollout.act else ["get"],
+                # patch only where it may act: on a pipeline's canary, with `act`
+                verbs=["get", "patch"] if rollout.act and owns_canary else ["get"],
             ),
             rbac.PolicyRuleArgs(
                 api_groups=["serving.kserve.io"],

@@ -496,3 +496,31 @@ def test_cli_errors_are_one_line(fleet: Fleet, rendered: dict[str, Any], kube: l
         assert "Traceback" not in done.stderr and done.stdout == ""
     with pytest.raises(RolloutError, match="refused the query"):
         fleet.prometheus.query("sum(")
+
+
+# -- the rules, without Prometheus ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("percent", "outcome"),
+    [(10, "canary 25%"), (15, "canary 25%"), (25, "canary 50%"), (50, "canary 100%"), (100, "stable")],
+)
+def test_a_healthy_canary_walks_the_steps(percent: int, outcome: str) -> None:
+    canary = Candidate("canary", "8", "v8", percent)
+    healthy = Evidence(requests=1000, error_ratio=0.001, latency_s=0.02)
+    assert (decide(canary, healthy, THRESHOLDS).action, decide(canary, healthy, THRESHOLDS).outcome) == (
+        "promote",
+        outcome,
+    )
+
+
+def test_errors_and_latency_are_judged_only_with_enough_requests() -> None:
+    canary = Candidate("canary", "8", "v8", 10)
+    failing = Evidence(requests=39, error_ratio=0.5, latency_s=2.0)
+    assert decide(canary, failing, THRESHOLDS).action == "hold"
+    failing.requests = 40
+    decision = decide(canary, failing, THRESHOLDS)
+    assert decision.action == "rollback" and len(decision.reasons) == 2  # both reasons, in the log
+    dark = decide(Candidate("canary", "8", "v8", 0), Evidence(requests=0), THRESHOLDS)
+    assert dark.action == "hold" and "dark canary" in dark.reasons[0]
+    assert decide(None, None, THRESHOLDS).action == "none"

@@ -153,12 +153,10 @@ def decide(candidate: Candidate | None, ev: Evidence | None, t: Thresholds) -> D
     if candidate is None or ev is None:
         return Decision("none", ["no candidate: only the stable version serves"], candidate, ev)
     if ev.requests < t.min_requests:
-        return Decision(
-            "hold",
-            [f"{ev.requests:.0f} candidate requests in {t.window}, fewer than {t.min_requests}: not enough evidence"],
-            candidate,
-            ev,
-        )
+        reason = f"{ev.requests:.0f} candidate requests in {t.window}, fewer than {t.min_requests}: not enough evidence"
+        if candidate.kind == "canary" and candidate.traffic_percent == 0:
+            reason += " (a dark canary takes no traffic: give it a share, or run it as a shadow)"
+        return Decision("hold", [reason], candidate, ev)
     failures = []
     if ev.error_ratio is not None and ev.error_ratio > t.max_error_ratio:
         failures.append(f"error ratio {ev.error_ratio:.2%} above {t.max_error_ratio:.2%}")
