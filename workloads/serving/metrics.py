@@ -80,7 +80,8 @@ class Metrics:
         self._shadow_requests = Counter(
             "model_server_shadow_requests",
             "Inferences mirrored to the shadow model: ok (answered and compared), error (unreachable, "
-            "non-2xx, timeout, unparsable or shape mismatch) or dropped (the bounded queue was full).",
+            "non-2xx, timeout, unparsable or shape mismatch) or dropped (the bounded queue was full, the "
+            "mirror was pausing after a connection failure, or the server stopped).",
             ["model", "result"],
             registry=r,
         )

@@ -13,8 +13,6 @@ is counted in ``model_server_payload_log_events_total{result="sent"|"failed"|"dr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 import random
@@ -24,6 +22,7 @@ import aiohttp
 import orjson
 
 from workloads.serving.metrics import Metrics
+from workloads.serving.senders import QueuedSender
 
 log = logging.getLogger("workloads.serving.payload")
 
@@ -57,13 +56,13 @@ class _Record:
     time: str
 
 
-class PayloadLogger:
+class PayloadLogger(QueuedSender[_Record]):
+    kind = "payload-sender"
+
     def __init__(self, config: LoggerConfig, metrics: Metrics) -> None:
+        super().__init__(config.queue_size, config.senders, config.timeout)
         self.config = config
         self._metrics = metrics
-        self._queue: asyncio.Queue[_Record] = asyncio.Queue(maxsize=config.queue_size)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
         self._want_request = config.mode in ("all", "request")
         self._want_response = config.mode in ("all", "response")
         self._warned = False
@@ -74,49 +73,21 @@ class PayloadLogger:
         if rate < 1.0 and random.random() >= rate:
             return
         now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
-        record = _Record(
-            rid,
-            request if self._want_request else None,
-            response if self._want_response else None,
-            now,
+        self._offer(
+            _Record(rid, request if self._want_request else None, response if self._want_response else None, now)
         )
-        try:
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
-            self._metrics.payload_event("dropped", int(self._want_request) + int(self._want_response))
 
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout),
-            connector=aiohttp.TCPConnector(limit=self.config.senders),
-        )
-        self._tasks = [
-            asyncio.create_task(self._sender(), name=f"payload-sender-{i}") for i in range(self.config.senders)
-        ]
+    def _dropped(self, n: int) -> None:
+        self._metrics.payload_event("dropped", n * (int(self._want_request) + int(self._want_response)))
 
-    async def close(self, flush_timeout: float = 2.0) -> None:
-        """Send what is queued (for at most `flush_timeout` seconds), then stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), flush_timeout)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        left = self._queue.qsize()
-        if left:
-            self._metrics.payload_event("dropped", left * (int(self._want_request) + int(self._want_response)))
-        if self._session is not None:
-            await self._session.close()
+    def _failed_unexpectedly(self) -> None:
+        self._metrics.payload_event("failed")
 
-    async def _sender(self) -> None:
-        while True:
-            record = await self._queue.get()
-            try:
-                if record.request is not None:
-                    await self._send(record, REQUEST_TYPE, record.request)
-                if record.response is not None:
-                    await self._send(record, RESPONSE_TYPE, record.response)
-            finally:
-                self._queue.task_done()
+    async def _handle(self, item: _Record) -> None:
+        if item.request is not None:
+            await self._send(item, REQUEST_TYPE, item.request)
+        if item.response is not None:
+            await self._send(item, RESPONSE_TYPE, item.response)
 
     def _attributes(self, record: _Record, ce_type: str) -> dict[str, str]:
         c = self.config

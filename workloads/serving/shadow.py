@@ -18,8 +18,6 @@ A shadow that is down costs counted errors and a single warning in the log, neve
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -31,6 +29,7 @@ import numpy as np
 import orjson
 
 from workloads.serving.metrics import Metrics
+from workloads.serving.senders import QueuedSender
 
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0  # seconds the mirror pauses after a connection failure
 
@@ -111,17 +110,17 @@ class _Mirrored:
     live: np.ndarray
 
 
-class ShadowMirror:
+class ShadowMirror(QueuedSender[_Mirrored]):
+    kind = "shadow-sender"
+
     def __init__(
         self, config: ShadowConfig, metrics: Metrics, live_output_name: str, decision_threshold: float | None = None
     ) -> None:
+        super().__init__(config.queue_size, config.senders, config.timeout)
         self._threshold = decision_threshold
         self.config = config
         self._metrics = metrics
         self._output_name = live_output_name
-        self._queue: asyncio.Queue[_Mirrored] = asyncio.Queue(maxsize=config.queue_size)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
         self._warned: set[str] = set()
         # after a connection failure the mirror pauses (1 s, doubling to 30 s while it keeps failing): a
         # down shadow costs one attempt per pause, not one per request
@@ -134,52 +133,25 @@ class ShadowMirror:
         rate = self.config.sample_rate
         if rate < 1.0 and random.random() >= rate:
             return
-        if self._paused_until and time.monotonic() < self._paused_until:
-            self._metrics.shadow_request("dropped")
+        if self._paused():
+            self._dropped(1)
             return
-        try:
-            self._queue.put_nowait(_Mirrored(body, live_out))
-        except asyncio.QueueFull:
-            self._metrics.shadow_request("dropped")
+        self._offer(_Mirrored(body, live_out))
 
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout),
-            connector=aiohttp.TCPConnector(limit=self.config.senders),
-        )
-        self._tasks = [
-            asyncio.create_task(self._sender(), name=f"shadow-sender-{i}") for i in range(self.config.senders)
-        ]
+    def _paused(self) -> bool:
+        return bool(self._paused_until) and time.monotonic() < self._paused_until
 
-    async def close(self, flush_timeout: float = 2.0) -> None:
-        """Send what is queued (for at most `flush_timeout` seconds), then stop; the rest is dropped."""
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), flush_timeout)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        left = self._queue.qsize()
-        if left:
-            self._metrics.shadow_request("dropped", left)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    def _dropped(self, n: int) -> None:
+        self._metrics.shadow_request("dropped", n)
 
-    async def _sender(self) -> None:
-        while True:
-            item = await self._queue.get()
-            try:
-                if self._paused_until and time.monotonic() < self._paused_until:
-                    self._metrics.shadow_request("dropped")  # queued before the failure
-                    continue
-                await self._send(item)
-            except Exception:  # a sender must survive anything (it is the only consumer)
-                log.exception("shadow comparison failed")
-                self._metrics.shadow_request("error")
-            finally:
-                self._queue.task_done()
+    def _failed_unexpectedly(self) -> None:
+        self._metrics.shadow_request("error")
+
+    async def _handle(self, item: _Mirrored) -> None:
+        if self._paused():  # queued before the failure
+            self._dropped(1)
+            return
+        await self._send(item)
 
     async def _send(self, item: _Mirrored) -> None:
         assert self._session is not None
