@@ -348,6 +348,7 @@ def test_a_canary_at_the_last_step_is_reported_for_promotion_to_stable(
         decision.change is not None
         and "modelVersion: '8'" in decision.change
         and "predictorName: v8" in decision.change
+        and f"storageUri: s3://models/teams/{NAMESPACE}/{MODEL}/runs/v8/model" in decision.change
     )
     assert api.patches() == []
 
@@ -401,7 +402,8 @@ def test_a_shadow_that_agrees_is_reported_for_promotion_to_canary(
     """A healthy shadow agreeing with the live model: promotion to canary is a stack change, reported."""
     api = _api(kube, rendered, _shadow(rendered, SHADOWED))
     shadow = find_candidate(api.isvc, api.get(NAMESPACE, SHADOW))
-    assert shadow == Candidate("shadow", SHADOWED, SHADOW, 0)
+    uri = f"s3://models/teams/{NAMESPACE}/{MODEL}/runs/v{SHADOWED}/model"
+    assert shadow == Candidate("shadow", SHADOWED, SHADOW, 0, uri)
     evidence = Evidence(requests=500, error_ratio=0.0, latency_s=0.004, compared=500, disagreement=0.01)
     evidence.mirror_error_ratio = 0.0
     decision = decide(shadow, evidence, THRESHOLDS)
@@ -470,7 +472,13 @@ def test_cli_logs_the_decision_as_json_and_acts(
     (line,) = done.stdout.splitlines()
     record = json.loads(line)
     assert record["decision"] == "rollback" and record["applied"] is True
-    assert record["candidate"] == {"kind": "canary", "version": FAILING, "predictor": "v9", "traffic_percent": 10}
+    assert record["candidate"] == {
+        "kind": "canary",
+        "version": FAILING,
+        "predictor": "v9",
+        "traffic_percent": 10,
+        "storage_uri": f"s3://models/teams/{NAMESPACE}/{MODEL}/runs/v{FAILING}/model",
+    }
     assert record["evidence"]["error_ratio"] > 0.1 and record["inference_service"] == f"{NAMESPACE}/{MODEL}"
     assert json.loads((tmp_path / "decision.json").read_text()) == record
     assert "rollback" in done.stderr and "applied" in done.stderr

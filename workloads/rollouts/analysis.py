@@ -210,20 +210,17 @@ def apply(
         if decision.action == "rollback":
             decision.change = f"{at}: remove the shadow block (version {cand.version})"
         else:
-            shadow = api.find(namespace, cand.predictor) or {}
-            uri = shadow.get("spec", {}).get("predictor", {}).get("model", {}).get("storageUri", "<shadow.storageUri>")
             decision.change = (
-                f"{at}: replace the shadow block with canary: {{name: v{cand.version}, storageUri: {uri}, "
-                f"modelVersion: '{cand.version}', trafficPercent: {t.steps[0]}}}"
+                f"{at}: replace the shadow block with canary: {{name: v{cand.version}, storageUri: "
+                f"{cand.storage_uri}, modelVersion: '{cand.version}', trafficPercent: {t.steps[0]}}}"
             )
         return decision
     if decision.action == "rollback":
         decision.patch = remove_canary_patch()
         decision.change = f"{at}: remove the canary block (version {cand.version})"
     elif decision.outcome == "stable":
-        storage = (isvc["spec"]["canary"][0].get("predictor", {}).get("model") or {}).get("storageUri", "<canary>")
         decision.change = (
-            f"{at}: promote version {cand.version}: storageUri: {storage}, modelVersion: '{cand.version}', "
+            f"{at}: promote version {cand.version}: storageUri: {cand.storage_uri}, modelVersion: '{cand.version}', "
             f"predictorName: {cand.predictor}; remove the canary block (the pipeline's canary goes once the "
             "stable predictor carries its name)"
         )

@@ -26,10 +26,15 @@ class Candidate:
     version: str
     predictor: str  # the canary's predictor name, or the shadow's InferenceService
     traffic_percent: int
+    storage_uri: str = ""  # what it serves (the stack change of a promotion names it)
 
 
 def predictor_version(predictor: dict[str, Any]) -> str:
     return str(predictor.get("labels", {}).get(VERSION_LABEL, "unknown"))
+
+
+def _storage_uri(predictor: dict[str, Any]) -> str:
+    return str((predictor.get("model") or {}).get("storageUri", ""))
 
 
 def find_candidate(isvc: dict[str, Any], shadow: dict[str, Any] | None) -> Candidate | None:
@@ -39,11 +44,17 @@ def find_candidate(isvc: dict[str, Any], shadow: dict[str, Any] | None) -> Candi
         first = canaries[0]
         predictor = first.get("predictor", {})
         return Candidate(
-            "canary", predictor_version(predictor), str(predictor.get("name", "")), int(first.get("trafficPercent", 0))
+            "canary",
+            predictor_version(predictor),
+            str(predictor.get("name", "")),
+            int(first.get("trafficPercent", 0)),
+            _storage_uri(predictor),
         )
     if shadow is not None:
         predictor = shadow.get("spec", {}).get("predictor", {})
-        return Candidate("shadow", predictor_version(predictor), str(shadow["metadata"]["name"]), 0)
+        return Candidate(
+            "shadow", predictor_version(predictor), str(shadow["metadata"]["name"]), 0, _storage_uri(predictor)
+        )
     return None
 
 
