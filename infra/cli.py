@@ -122,6 +122,7 @@ def _policy_report(syn: Any, environment: str | None = None, **kwargs: Any) -> S
     try:
         if environment is None:
             return runner.check_synthesis(syn, **kwargs)
+        kwargs.setdefault("lookups", getattr(syn, "lookups", None))
         return runner.check_resources(getattr(syn, "stack", "stack"), environment, runner.from_synthesis(syn), **kwargs)
     except (runner.PolicyConfigError, waivers.WaiverError) as exc:
         raise UserError(str(exc)) from None
@@ -167,8 +168,16 @@ def check(
         typer.Option("--policy-pack-config", help="PACK=FILE: replace a pack's per-environment config (repeatable)"),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list advisory violations too")] = False,
+    deploy: Annotated[
+        bool,
+        typer.Option(
+            "--deploy",
+            help="the stack is about to be deployed: deploy gates (example values left in the stack) block too",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate the security and responsible-AI packs offline; exit 1 on any mandatory violation."""
+    """Evaluate the security, responsible-AI and deploy-readiness packs offline; exit 1 on any mandatory
+    violation."""
     from infra.synth import ProgramError, synthesize, synthesize_program
     from policy import report as render
     from policy import runner, waivers
@@ -182,7 +191,7 @@ def check(
         waiver_set = waivers.load(waivers_file)
     except waivers.WaiverError as exc:
         raise UserError(str(exc)) from None
-    options = {"waivers": waiver_set, "config_files": _pack_configs(pack_config or [])}
+    options = {"waivers": waiver_set, "config_files": _pack_configs(pack_config or []), "deploying": deploy}
     packs = runner.load_packs()
     reports = []
     stack_files: dict[str, str] = {}

@@ -2,7 +2,9 @@
 
 The JSON document is a contract (later tools and outside checks read it):
 `stack`, `cloud`, `environment`, `resources` (each `urn`, `type`, `name`, `parent`, `custom`,
-`inputs`, plus `options`), `outputs`, and `cost` (`currency`, `hourly_min`, `hourly_max`,
+`inputs`, `options`, and `dependencies`: `all` the resources created before it, of them `dependsOn` the
+explicit ones, `properties` the input each other one feeds, and `parent`), `lookups` (the invoke tokens
+the program called), `outputs`, and `cost` (`currency`, `hourly_min`, `hourly_max`,
 `monthly_min`, `monthly_max`, `items` each with `name`, `kind`, `hourly_min`, `hourly_max`), and
 `policy` (both packs run over the stack, as `mlplat check` does: `passed`, `mandatory`, `advisory`,
 `waived`, `evaluations`, `config` files used, and `violations` each with `pack`, `policy`, `level`,
@@ -47,6 +49,7 @@ def plan_document(syn: Synthesis, cost: CostEstimate, policy: StackReport | None
         "environment": syn.spec.environment.value,
         "region": syn.spec.region,
         "resources": [r.to_json() for r in syn.resources],
+        "lookups": list(syn.lookups),
         "outputs": syn.outputs,
         "cost": cost.to_json(),
     }

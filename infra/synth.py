@@ -43,7 +43,24 @@ class ResourceRecord:
     provider: str | None = None
     protect: bool = False
     ignore_changes: tuple[str, ...] = ()
+    # What the engine orders this resource after (the RegisterResource request's `dependencies`): the
+    # explicit `depends_on` plus every resource whose outputs flow into an input, components expanded to
+    # their custom children. `property_dependencies` says which input each of the latter feeds.
     dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """The explicit `depends_on` part: dependencies that feed no input."""
+        feeding = {urn for urns in self.property_dependencies.values() for urn in urns}
+        return tuple(urn for urn in self.dependencies if urn not in feeding)
+
+    @property
+    def all_dependencies(self) -> tuple[str, ...]:
+        """Everything created before this resource: its dependencies and its parent (the engine
+        registers a child only once its parent exists)."""
+        extra = (self.parent,) if self.parent and self.parent not in self.dependencies else ()
+        return (*self.dependencies, *extra)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,7 +74,13 @@ class ResourceRecord:
                 "protect": self.protect,
                 "ignoreChanges": list(self.ignore_changes),
                 "provider": self.provider,
-                "dependsOn": list(self.dependencies),
+                "dependsOn": list(self.depends_on),
+            },
+            "dependencies": {
+                "all": list(self.all_dependencies),
+                "dependsOn": list(self.depends_on),
+                "properties": {key: list(urns) for key, urns in sorted(self.property_dependencies.items())},
+                "parent": self.parent,
             },
         }
 
@@ -70,6 +93,10 @@ class Synthesis:
     spec: PlatformSpec
     resources: list[ResourceRecord]
     outputs: dict[str, Any] = field(default_factory=dict)
+    # The lookup (invoke) tokens the program called: what the engine runs before any resource that reads
+    # their results (e.g. `gcp:storage/getProjectServiceAccount:getProjectServiceAccount`, which creates
+    # the Cloud Storage service agent).
+    lookups: tuple[str, ...] = ()
 
     def of_type(self, token: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == token]
@@ -137,7 +164,13 @@ class _RecordingMonitor(MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.records: list[ResourceRecord] = []
+        self.lookups: set[str] = set()
         self._lock = threading.Lock()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        with self._lock:
+            self.lookups.add(request.tok)
+        return super().Invoke(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
@@ -153,6 +186,9 @@ class _RecordingMonitor(MockMonitor):
             protect=bool(request.protect),
             ignore_changes=tuple(request.ignoreChanges),
             dependencies=tuple(sorted(request.dependencies)),
+            property_dependencies={
+                key: tuple(sorted(deps.urns)) for key, deps in request.propertyDependencies.items() if deps.urns
+            },
         )
         with self._lock:
             self.records.append(record)
@@ -185,8 +221,8 @@ def synthesize(
         from infra.program import run
 
         program = run
-    resources, outputs = record(stack, PROJECT, spec.region, spec.project, config, program)
-    return Synthesis(stack=stack, spec=spec, resources=resources, outputs=outputs)
+    resources, outputs, lookups = record(stack, PROJECT, spec.region, spec.project, config, program)
+    return Synthesis(stack=stack, spec=spec, resources=resources, outputs=outputs, lookups=lookups)
 
 
 def record(
@@ -196,8 +232,9 @@ def record(
     gcp_project: str | None,
     config: Mapping[str, Any],
     program: Callable[[], object],
-) -> tuple[list[ResourceRecord], dict[str, Any]]:
-    """Run any Pulumi Python program under the platform's mocks; return its resources and outputs."""
+) -> tuple[list[ResourceRecord], dict[str, Any], tuple[str, ...]]:
+    """Run any Pulumi Python program under the platform's mocks; return its resources, outputs and the
+    lookups it called."""
     with _LOCK:
         _ensure_event_loop()
         mocks = PlatformMocks(region=region, project=gcp_project)
@@ -214,7 +251,7 @@ def record(
         exports = getattr(root, "outputs", {}) or {}
         outputs = {name: _resolve_export(value) for name, value in exports.items()}
         resources = sorted(monitor.records, key=lambda r: r.urn)
-    return resources, outputs
+    return resources, outputs, tuple(sorted(monitor.lookups))
 
 
 def _ensure_event_loop() -> None:
@@ -239,6 +276,7 @@ class ProgramSynthesis:
     resources: list[ResourceRecord]
     outputs: dict[str, Any]
     config: dict[str, Any]
+    lookups: tuple[str, ...] = ()
 
 
 class ProgramError(Exception):
@@ -287,5 +325,9 @@ def synthesize_program(directory: Path, stack: str, config: Mapping[str, Any]) -
             sys.path[:] = saved_path
             os.chdir(saved_cwd)
 
-    resources, outputs = record(stack, name, region, str(gcp_project) if gcp_project else None, config, program)
-    return ProgramSynthesis(stack=stack, project=name, resources=resources, outputs=outputs, config=dict(config))
+    resources, outputs, lookups = record(
+        stack, name, region, str(gcp_project) if gcp_project else None, config, program
+    )
+    return ProgramSynthesis(
+        stack=stack, project=name, resources=resources, outputs=outputs, config=dict(config), lookups=lookups
+    )

@@ -147,6 +147,9 @@ def _merged_config(schema: PolicyConfigSchema | None, given: Mapping[str, Any] |
 
 class _Rule:
     pack: str = ""
+    # A deploy gate blocks only a stack that is about to be deployed (`pulumi preview/up`, `mlplat check
+    # --deploy`); reviewing example stacks offline it reports as advisory (policy.runner.run_facts).
+    deploy_gate: bool = False
 
     def _report(self, report: ReportViolation, message: str, urn: str) -> None:
         name: str = self.name  # type: ignore[attr-defined]
@@ -175,6 +178,7 @@ class ResourceRule(_Rule, ResourceValidationPolicy):
         config: Mapping[str, Mapping[str, Any]] | None = None,
         tags: Iterable[str] = (),
         url: str | None = None,
+        deploy_gate: bool = False,
     ) -> None:
         super().__init__(
             name=name,
@@ -187,6 +191,7 @@ class ResourceRule(_Rule, ResourceValidationPolicy):
             remediation_steps=remediation,
             url=url,
         )
+        self.deploy_gate = deploy_gate
         if callable(types):
             self.applies_to: Callable[[str], bool] = types
             self.types: tuple[str, ...] = ()
@@ -235,6 +240,7 @@ class StackRule(_Rule, StackValidationPolicy):
         tags: Iterable[str] = (),
         url: str | None = None,
         types: Iterable[str] = (),
+        deploy_gate: bool = False,
     ) -> None:
         super().__init__(
             name=name,
@@ -247,6 +253,7 @@ class StackRule(_Rule, StackValidationPolicy):
             remediation_steps=remediation,
             url=url,
         )
+        self.deploy_gate = deploy_gate
         self.check = check
         self.types: tuple[str, ...] = tuple(types)
         exact = frozenset(t for t in self.types if not t.endswith((":", "/")))

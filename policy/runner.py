@@ -31,7 +31,7 @@ from policy import waivers as waivers_mod
 from policy.rule import ResourceRule, Rule, StackRule, config_defaults
 
 POLICY_DIR = Path(__file__).resolve().parent
-PACK_MODULES = ("policy.security", "policy.responsible_ai")
+PACK_MODULES = ("policy.security", "policy.responsible_ai", "policy.deploy")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 LEVELS = {e.value: e for e in EnforcementLevel}
@@ -201,6 +201,10 @@ class Resource:
     provider: Resource | None = None
     protect: bool = False
     dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # False for component resources: the engine sends them to stack rules (with their parent and
+    # dependencies, which order their children) but they carry no cloud properties
+    custom: bool = True
 
 
 def resource(type_: str, props: Mapping[str, Any], name: str = "subject", **extra: Any) -> Resource:
@@ -210,14 +214,15 @@ def resource(type_: str, props: Mapping[str, Any], name: str = "subject", **extr
 
 
 def from_synthesis(syn: Any) -> list[Resource]:
-    """The custom resources of a `infra.synth.Synthesis` (components are not sent to analyzers)."""
+    """The resources of a `infra.synth.Synthesis` as the engine sends them to analyzers: every one but the
+    providers (which come with each resource instead); components marked `custom=False`."""
     providers: dict[str, Resource] = {}
     for r in syn.resources:
         if r.type.startswith("pulumi:providers:"):
             providers[r.name] = Resource(type=r.type, name=r.name, urn=r.urn, inputs=r.inputs)
     out = []
     for r in syn.resources:
-        if not r.custom or r.type.startswith("pulumi:providers:"):
+        if r.type.startswith("pulumi:providers:"):
             continue
         out.append(
             Resource(
@@ -229,6 +234,8 @@ def from_synthesis(syn: Any) -> list[Resource]:
                 provider=providers.get(r.provider or ""),
                 protect=r.protect,
                 dependencies=r.dependencies,
+                property_dependencies=r.property_dependencies,
+                custom=r.custom,
             )
         )
     return out
@@ -264,6 +271,8 @@ def stack_request(resources: Iterable[Resource]) -> proto.AnalyzeStackRequest:
         item.options.CopyFrom(_options(r))
         item.parent = r.parent or ""
         item.dependencies.extend(r.dependencies)
+        for key, urns in r.property_dependencies.items():
+            item.propertyDependencies[key].urns.extend(urns)
         provider = _provider(r)
         if provider is not None:
             item.provider.CopyFrom(provider)
@@ -422,6 +431,33 @@ def pack_config(pack: Pack, environment: str, override: Path | None = None) -> t
     return read_pack_config(path), str(path)
 
 
+def run_facts(
+    pack: Pack,
+    resolved: Mapping[str, tuple[str, dict]],
+    *,
+    deploying: bool,
+    lookups: Sequence[str] | None,
+) -> dict[str, tuple[str, dict]]:
+    """The resolved config with what this run knows that a config file cannot say.
+
+    - Deploy gates (`rule.deploy_gate`: e.g. placeholder values) block only a stack that is about to
+      be deployed: the CLI's `pulumi preview/up` and `mlplat check --deploy`. Reviewing the reference
+      stacks offline, they are reported as advisory.
+    - `lookups`: the invoke tokens the program called, where a rule takes them (config property
+      `lookups`). The offline synthesis records them; the CLI shows a pack none, so such a rule then
+      checks only what resources show.
+    """
+    out = dict(resolved)
+    for rule in pack.policies:
+        level, properties = out[rule.name]
+        if getattr(rule, "deploy_gate", False) and not deploying and level == "mandatory":
+            level = "advisory"
+        if lookups is not None and rule.config_schema is not None and "lookups" in rule.config_schema.properties:
+            properties = {**properties, "lookups": list(lookups)}
+        out[rule.name] = (level, properties)
+    return out
+
+
 def check_resources(
     stack: str,
     environment: str,
@@ -430,18 +466,27 @@ def check_resources(
     packs: Sequence[Pack] | None = None,
     config_files: Mapping[str, Path] | None = None,
     waivers: waivers_mod.WaiverSet | None = None,
+    deploying: bool = False,
+    lookups: Sequence[str] | None = None,
 ) -> StackReport:
-    """Evaluate both packs over `resources`; waived violations are reported with level `waived`."""
+    """Evaluate the packs over `resources`; waived violations are reported with level `waived`.
+
+    Resource rules see each custom resource; stack rules see every resource the engine would send
+    (components included, with their dependencies). `deploying`: the stack is about to be deployed
+    (deploy gates block); `lookups`: the invoke tokens the program called (see `run_facts`).
+    """
     started = time.perf_counter()
     packs = list(packs or load_packs())
     active = waivers_mod.use(waivers if waivers is not None else waivers_mod.load())
     active.reset()
-    report = StackReport(stack=stack, environment=environment, resources=len(resources), evaluations=0)
+    custom = [r for r in resources if r.custom]
+    report = StackReport(stack=stack, environment=environment, resources=len(custom), evaluations=0)
     for pack in packs:
         config, source = pack_config(pack, environment, (config_files or {}).get(pack.name))
-        analyzer = PackAnalyzer(pack, resolve_pack_config(pack, config, source))
+        resolved = run_facts(pack, resolve_pack_config(pack, config, source), deploying=deploying, lookups=lookups)
+        analyzer = PackAnalyzer(pack, resolved)
         report.config_files[pack.name] = source
-        for r in resources:
+        for r in custom:
             report.violations.extend(analyzer.analyze(r))
             report.evaluations += analyzer.evaluations(r.type)
         report.violations.extend(analyzer.analyze_stack(resources))
@@ -475,6 +520,7 @@ def check_resources(
 
 
 def check_synthesis(syn: Any, **kwargs: Any) -> StackReport:
+    kwargs.setdefault("lookups", syn.lookups)
     return check_resources(syn.stack, syn.spec.environment.value, from_synthesis(syn), **kwargs)
 
 

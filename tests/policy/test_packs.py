@@ -17,19 +17,27 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from policy import runner, waivers
 from policy.rule import META_RULES, ResourceRule
-from tests.policy import test_responsible_ai, test_security_aws, test_security_gcp, test_security_kubernetes
+from tests.policy import (
+    test_deploy,
+    test_responsible_ai,
+    test_security_aws,
+    test_security_gcp,
+    test_security_kubernetes,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PACKS = {p.name: p for p in runner.load_packs()}
 SECURITY = PACKS["ml-platform-security"]
 RAI = PACKS["ml-platform-responsible-ai"]
+DEPLOY = PACKS["ml-platform-deploy"]
 ALL_CASES = [
+    *test_deploy.CASES,
     *test_security_aws.CASES,
     *test_security_gcp.CASES,
     *test_security_kubernetes.CASES,
     *test_responsible_ai.CASES,
 ]
-RULE_ID = re.compile(r"^(aws|gcp|k8s|gpu|rai)-[a-z0-9]+(-[a-z0-9]+)*$")
+RULE_ID = re.compile(r"^(aws|gcp|k8s|gpu|rai|deploy)-[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 def test_pack_sizes() -> None:
@@ -37,6 +45,8 @@ def test_pack_sizes() -> None:
     assert len(RAI.rules) >= 15
     security_clouds = {r.name.split("-")[0] for r in SECURITY.rules}
     assert {"aws", "gcp", "k8s", "gpu"} <= security_clouds
+    assert len(DEPLOY.rules) >= 15
+    assert all(r.name.startswith("deploy-") for r in DEPLOY.rules)
 
 
 @pytest.mark.parametrize("pack", PACKS.values(), ids=lambda p: p.name)
@@ -121,6 +131,13 @@ def _serve(pack_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
                 },
             ),
         ),
+        (
+            "ml-platform-deploy",
+            runner.resource(
+                "gcp:container/cluster:Cluster",
+                {"name": "x", "securityPostureConfig": {"vulnerabilityMode": "VULNERABILITY_BASIC"}},
+            ),
+        ),
     ],
 )
 def test_pack_directory_loads_and_analyzes_as_the_cli_runs_it(pack_name: str, resource: runner.Resource) -> None:
@@ -138,6 +155,31 @@ def test_pack_directory_loads_and_analyzes_as_the_cli_runs_it(pack_name: str, re
             response = stub.Analyze(runner.analyze_request(resource), timeout=20)
             mandatory = [d for d in response.diagnostics if d.enforcementLevel == proto.MANDATORY]
             assert mandatory, [d.message for d in response.diagnostics]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_deploy_pack_reads_the_dependency_graph_as_the_cli_sends_it() -> None:
+    """Under the CLI, AnalyzeStack carries each resource's dependencies, property dependencies and parent: the
+    deploy pack served as the CLI serves it flags a binding created in parallel with its cluster, and not one
+    whose parent component waits for the cluster."""
+    from tests.policy.test_deploy import _cluster, _services, _wi, res
+
+    proc, port = _serve(DEPLOY.directory)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
+            resolved = runner.resolve_pack_config(DEPLOY, runner.read_pack_config(DEPLOY.config_file("prod")))
+            stub.Configure(runner.configure_request(resolved), timeout=20)
+            racing = res("gcp:serviceaccount/iAMMember:IAMMember", "racing", _wi)
+            waiting = res("gcp:serviceaccount/iAMMember:IAMMember", "waiting", _wi, parent=_services)
+            request = runner.stack_request([_cluster, _services, racing, waiting])
+            response = stub.AnalyzeStack(request, timeout=20)
+            flagged = {
+                d.urn for d in response.diagnostics if d.policyName == "deploy-gcp-workload-identity-after-cluster"
+            }
+            assert flagged == {racing.urn}
     finally:
         proc.kill()
         proc.wait(timeout=10)
