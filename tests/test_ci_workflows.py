@@ -50,7 +50,7 @@ def test_pull_requests_run_the_tests_and_upload_sarif() -> None:
 
 
 @pytest.mark.parametrize("name", ["preview.yml", "pulumi-up.yml"])
-def test_cloud_access_is_oidc_only_with_both_packs(name: str) -> None:
+def test_cloud_access_is_oidc_only_with_the_three_packs(name: str) -> None:
     text = (WORKFLOWS / name).read_text()
     assert "aws-access-key-id" not in text and "credentials_json" not in text  # no long-lived keys
     doc = load(name)
@@ -59,7 +59,7 @@ def test_cloud_access_is_oidc_only_with_both_packs(name: str) -> None:
     pulumi = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
     packs = pulumi["with"]["policyPacks"].strip().splitlines()
     configs = pulumi["with"]["policyPackConfigs"].strip().splitlines()
-    assert packs == ["policy/security", "policy/responsible_ai"]
+    assert packs == ["policy/security", "policy/responsible_ai", "policy/deploy"]
     for pack, config in zip(packs, configs, strict=True):
         assert (REPO / pack / "PulumiPolicy.yaml").is_file()
         for env in ("dev", "staging", "prod"):
@@ -72,7 +72,8 @@ def test_deploys_wait_for_an_environment_approval_dev_first() -> None:
     assert deploy["jobs"]["up-prod"]["needs"] == ["stacks", "up-dev"]
     up = load("pulumi-up.yml")["jobs"]["up"]
     assert up["environment"] == "${{ matrix.stack }}"  # a GitHub Environment per stack: reviewers gate it
-    assert any(s.get("run", "").startswith(".venv/bin/mlplat check --stack") for s in up["steps"])
+    gate = next(s for s in up["steps"] if s.get("run", "").startswith(".venv/bin/mlplat check --stack"))
+    assert gate["run"].endswith("--deploy")  # example values left in the stack file stop the deploy here
     assert next(s for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@"))["with"]["command"] == "up"
 
 
@@ -88,9 +89,21 @@ def matrix(value: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(MATRIX), *args], capture_output=True, text=True, env=env, check=False)
 
 
+@pytest.mark.parametrize("name", ["preview.yml", "pulumi-up.yml"])
+def test_each_stack_runs_where_it_reaches_its_cluster(name: str) -> None:
+    """The job runs on the stack's runner, and GCP jobs get the auth plugin the kubeconfig calls."""
+    job = next(iter(j for j in load(name)["jobs"].values() if "steps" in j and "strategy" in j))
+    assert job["runs-on"] == "${{ matrix.runsOn }}"
+    setup = next(s for s in job["steps"] if s.get("uses", "").startswith("google-github-actions/setup-gcloud@"))
+    assert setup["if"] == "matrix.cloud == 'gcp'" and "gke-gcloud-auth-plugin" in setup["with"]["install_components"]
+
+
 def test_stack_matrix_lists_only_configured_stacks_by_stage() -> None:
     configured = {
-        "aws-prod": {"awsRoleArn": "arn:aws:iam::123456789012:role/ml-platform-deploy"},
+        "aws-prod": {
+            "awsRoleArn": "arn:aws:iam::123456789012:role/ml-platform-deploy",
+            "runsOn": ["self-hosted", "mlp-aws-prod"],
+        },
         "gcp-dev": {
             "gcpWorkloadIdentityProvider": "projects/123/locations/global/workloadIdentityPools/gh/providers/gh",
             "gcpServiceAccount": "mlp-deploy@my-project.iam.gserviceaccount.com",
@@ -102,6 +115,8 @@ def test_stack_matrix_lists_only_configured_stacks_by_stage() -> None:
     dev, prod = json.loads(out["dev"]), json.loads(out["prod"])
     assert [d["stack"] for d in dev] == ["gcp-dev"] and dev[0]["region"] == "us-central1"
     assert [p["stack"] for p in prod] == ["aws-prod"] and prod[0]["environment"] == "prod"
+    assert prod[0]["runsOn"] == ["self-hosted", "mlp-aws-prod"]
+    assert dev[0]["runsOn"] == "ubuntu-24.04"  # GKE's DNS endpoint is reached through IAM, from anywhere
     assert out["any_dev"] == out["any_prod"] == "true"
     empty = matrix("")
     assert empty.returncode == 0 and "any=false" in empty.stdout
@@ -113,6 +128,9 @@ def test_stack_matrix_lists_only_configured_stacks_by_stage() -> None:
         ("{not json", "not valid JSON"),
         ('{"aws-dev": {"awsRoleArn": "AKIAIOSFODNN7EXAMPLE"}}', "is not an IAM role ARN"),
         ('{"nope": {}}', "no stack file"),
+        # an EKS endpoint admits only configured CIDRs; a GitHub-hosted runner has no fixed address
+        ('{"aws-prod": {"awsRoleArn": "arn:aws:iam::123456789012:role/deploy"}}', "runsOn: name a runner"),
+        ('{"aws-prod": {"awsRoleArn": "arn:aws:iam::123456789012:role/deploy", "runsOn": [""]}}', "not a runner label"),
     ],
 )
 def test_stack_matrix_rejects_bad_settings(value: str, message: str) -> None:

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Which stacks CI may preview or deploy: those listed in $ML_PLATFORM_STACKS with credentials.
 
-ML_PLATFORM_STACKS is a JSON object (a repository variable) of stack name -> OIDC settings:
-  AWS: {"awsRoleArn": "arn:aws:iam::<account>:role/<role>"}
+ML_PLATFORM_STACKS is a JSON object (a repository variable) of stack name -> OIDC settings and runner:
+  AWS: {"awsRoleArn": "arn:aws:iam::<account>:role/<role>", "runsOn": ["self-hosted", "mlp-aws-prod"]}
   GCP: {"gcpWorkloadIdentityProvider": "projects/<n>/locations/global/workloadIdentityPools/<p>/providers/<id>",
         "gcpServiceAccount": "<name>@<project>.iam.gserviceaccount.com"}
+`runsOn` (a runner label or a list of labels) is where `pulumi up` runs: it must reach the cluster's API.
+An EKS endpoint admits only the stack's `cluster.allowedCidrs` (public) and `cluster.privateAccessCidrs`
+(private, 443 on the cluster security group), and GitHub-hosted runners have no fixed address, so an AWS
+stack names a runner those admit (self-hosted or CodeBuild-hosted in the VPC, or one with a static egress
+IP). A GKE cluster is reached through its DNS-based endpoint, gated by IAM, so GCP stacks default to
+GitHub's `ubuntu-24.04`.
 Cloud, region and environment come from the stack file (stacks/Pulumi.<stack>.yaml). Prints GitHub
 step outputs: `matrix` (JSON list) and `any`, or with --by-stage `dev`/`prod` lists (staging
 deploys with prod, after dev) and `any_dev`/`any_prod`. Standard library only (runs before set-up).
@@ -22,6 +28,23 @@ STACKS = Path(__file__).resolve().parents[2] / "stacks"
 _AWS_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _GCP_PROVIDER = re.compile(r"^projects/\d+/locations/global/workloadIdentityPools/[\w-]+/providers/[\w-]+$")
 _GCP_SA = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
+_LABEL = re.compile(r"^[A-Za-z0-9][\w.:-]{0,99}$")
+HOSTED_RUNNER = "ubuntu-24.04"
+
+
+def runner(stack: str, cloud: str, value: object) -> str | list[str]:
+    """The `runs-on` of a stack's deploy job (see the module docstring)."""
+    if value is None:
+        if cloud == "aws":
+            raise SystemExit(
+                f"ML_PLATFORM_STACKS.{stack}.runsOn: name a runner the EKS endpoint admits (inside the VPC, or "
+                "with an egress IP in cluster.allowedCidrs); GitHub-hosted runners have no fixed address"
+            )
+        return HOSTED_RUNNER
+    labels = [value] if isinstance(value, str) else value
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and _LABEL.match(x) for x in labels):
+        raise SystemExit(f"ML_PLATFORM_STACKS.{stack}.runsOn: '{value}' is not a runner label or a list of labels")
+    return labels[0] if len(labels) == 1 else labels
 
 
 def _scalar(text: str, key: str) -> str | None:
@@ -30,7 +53,7 @@ def _scalar(text: str, key: str) -> str | None:
     return match.group(1) if match else None
 
 
-def entries(raw: str) -> list[dict[str, str]]:
+def entries(raw: str) -> list[dict[str, object]]:
     try:
         configured = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:
@@ -47,7 +70,7 @@ def entries(raw: str) -> list[dict[str, str]]:
         if cloud not in ("aws", "gcp") or not region or environment not in ("dev", "staging", "prod"):
             raise SystemExit(f"{path.name}: cannot read cloud/region/environment")
         creds = raw_creds if isinstance(raw_creds, dict) else {}
-        item = {"stack": stack, "cloud": cloud, "region": region, "environment": environment}
+        item: dict[str, object] = {"stack": stack, "cloud": cloud, "region": region, "environment": environment}
         if cloud == "aws":
             role = str(creds.get("awsRoleArn", ""))
             if not _AWS_ROLE.match(role):
@@ -61,6 +84,7 @@ def entries(raw: str) -> list[dict[str, str]]:
             if not _GCP_SA.match(account):
                 raise SystemExit(f"ML_PLATFORM_STACKS.{stack}.gcpServiceAccount: '{account}' is not a service account")
             item["gcpWorkloadIdentityProvider"], item["gcpServiceAccount"] = provider, account
+        item["runsOn"] = runner(stack, cloud, creds.get("runsOn"))
         out.append(item)
     return out
 

@@ -88,7 +88,11 @@ def test_check_all_json_contract_and_pass(capsys: pytest.CaptureFixture[str]) ->
     for v in doc["violations"]:
         assert {"pack", "policy", "level", "urn", "type", "message", "stack"} <= set(v)
         assert v["level"] == "advisory"
-    assert {p["name"] for p in doc["packs"]} == {"ml-platform-security", "ml-platform-responsible-ai"}
+    assert {p["name"] for p in doc["packs"]} == {
+        "ml-platform-security",
+        "ml-platform-responsible-ai",
+        "ml-platform-deploy",
+    }
 
 
 def test_misconfigured_program_is_caught_rule_by_rule(capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,6 +104,49 @@ def test_misconfigured_program_is_caught_rule_by_rule(capsys: pytest.CaptureFixt
     assert not missing, f"not caught: {sorted(missing)}"
     types = {v["type"] for v in doc["violations"]}
     assert {"aws:s3/bucket:Bucket", "kubernetes:apps/v1:Deployment"} <= types
+
+
+# What a first `pulumi up` of each undeployable program would fail on (or silently leave off), resource by
+# resource: (rule, resource). See each program's __main__.py; every `ok-*` resource is the fix beside it.
+UNDEPLOYABLE = {
+    "undeployable-aws": {
+        ("deploy-aws-s3-logging-after-target-grant", "bad-data-logging"),
+        ("deploy-aws-kms-policy-principals-exist", "bad-ebs-key"),
+        ("deploy-cluster-api-reachable", "bad-cluster"),
+        ("deploy-network-policies-enforced", "bad-cluster"),
+        ("deploy-hpa-metrics-pipeline", "bad-cluster"),
+        ("deploy-log-retention-values", "bad-audit-logs"),
+        ("deploy-name-limits", "bad-gpu-nodes"),
+    },
+    "undeployable-gcp": {
+        ("deploy-gcp-service-agent-created", "bad-storage-agent-grant"),
+        ("deploy-gcp-service-agent-created", "bad-sql-agent-grant"),
+        ("deploy-gcp-api-enabled-first", "bad-database"),
+        ("deploy-gcp-api-enabled-first", "bad-database-user"),
+        ("deploy-gcp-sql-user-password", "bad-database-user"),
+        ("deploy-gcp-workload-identity-after-cluster", "bad-workload-identity"),
+        ("deploy-gcp-binauthz-has-policy", "bad-cluster"),
+        ("deploy-removed-values", "bad-cluster"),
+        ("deploy-gke-webhook-ports-reachable", "bad-kueue"),
+    },
+}
+
+
+@pytest.mark.parametrize("program", sorted(UNDEPLOYABLE))
+def test_undeployable_program_has_each_resource_flagged(capsys: pytest.CaptureFixture[str], program: str) -> None:
+    directory = REPO / "tests/policy/programs" / program
+    code, out, err = run(
+        capsys, "check", "--program", str(directory), "--stack-file", str(directory / "Pulumi.dev.yaml"), "-f", "json"
+    )
+    assert code == 1, err
+    found = {
+        (v["policy"], v["name"])
+        for v in json.loads(out)["violations"]
+        if v["pack"] == "ml-platform-deploy" and v["level"] == "mandatory"
+    }
+    assert found == UNDEPLOYABLE[program]
+    bad = {name for _, name in UNDEPLOYABLE[program]}
+    assert all(name.startswith("bad-") for name in bad)
 
 
 def test_sarif_is_valid_2_1_0_with_every_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -123,6 +170,7 @@ def test_sarif_is_valid_2_1_0_with_every_rule(capsys: pytest.CaptureFixture[str]
     run_ = doc["runs"][0]
     rules = run_["tool"]["driver"]["rules"]
     assert len(rules) >= 55 + 4
+    assert any(r["id"].startswith("ml-platform-deploy/deploy-") for r in rules)
     assert all(r["properties"]["compliance"]["reference"] for r in rules)
     results = run_["results"]
     assert {r["level"] for r in results} >= {"error"}
