@@ -57,6 +57,25 @@ def test_plan_json_contract(capsys):
     assert cost["hourly_min"] < cost["hourly_max"]
 
 
+def test_plan_json_records_each_resources_dependencies(capsys):
+    """What orders each resource in `pulumi up`: explicit depends_on, the inputs other resources' outputs feed,
+    and the parent; the deploy-readiness pack's ordering rules read the same edges."""
+    code, out, _ = run(capsys, "plan", "--stack", "aws-prod", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    by_urn = {r["urn"]: r for r in doc["resources"]}
+    assert all({"all", "dependsOn", "properties", "parent"} <= set(r["dependencies"]) for r in doc["resources"])
+    cluster = next(r for r in doc["resources"] if r["type"] == "aws:eks/cluster:Cluster")
+    deps = cluster["dependencies"]
+    role = by_urn[deps["properties"]["roleArn"][0]]
+    assert role["type"] == "aws:iam/role:Role"  # roleArn is the role's output
+    explicit = {by_urn[u]["type"] for u in deps["dependsOn"]}
+    assert {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:cloudwatch/logGroup:LogGroup"} <= explicit
+    assert deps["parent"] == cluster["parent"] and cluster["parent"] in deps["all"]
+    assert set(deps["dependsOn"]) | {u for us in deps["properties"].values() for u in us} <= set(deps["all"])
+    assert "aws:index/getCallerIdentity:getCallerIdentity" in doc["lookups"]
+
+
 def test_plan_writes_output_file_and_takes_a_stack_file(capsys, tmp_path):
     target = tmp_path / "plan.json"
     path = write_stack(tmp_path, raw_platform("aws-dev"), "fork")
