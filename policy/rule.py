@@ -224,6 +224,10 @@ class StackRule(_Rule, StackValidationPolicy):
     `types` names the resource types the check reads (type tokens, or prefixes ending in ":" or "/"
     such as "kubernetes:"): the check then sees only those, under the CLI and offline alike, which
     lets the offline runner send it only those. Empty: every resource.
+
+    `graph=True`: the check walks the dependency graph (an ordering edge may pass through a resource of
+    any type), so it sees every resource; `types` then names the resources whose *properties* it reads,
+    and the offline runner sends the others with their type, name, parent and edges only.
     """
 
     def __init__(
@@ -241,6 +245,7 @@ class StackRule(_Rule, StackValidationPolicy):
         url: str | None = None,
         types: Iterable[str] = (),
         deploy_gate: bool = False,
+        graph: bool = False,
     ) -> None:
         super().__init__(
             name=name,
@@ -254,6 +259,7 @@ class StackRule(_Rule, StackValidationPolicy):
             url=url,
         )
         self.deploy_gate = deploy_gate
+        self.graph = graph
         self.check = check
         self.types: tuple[str, ...] = tuple(types)
         exact = frozenset(t for t in self.types if not t.endswith((":", "/")))
@@ -266,7 +272,8 @@ class StackRule(_Rule, StackValidationPolicy):
         return resource_type in self._exact or (bool(self._prefixes) and resource_type.startswith(self._prefixes))
 
     def validate(self, args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [r for r in args.resources if self.reads(r.resource_type)] if self.types else args.resources
+        filtered = self.types and not self.graph
+        resources = [r for r in args.resources if self.reads(r.resource_type)] if filtered else args.resources
         stack = Stack(resources=resources, config=_merged_config(self.config_schema, args.get_config()))
         for message, urn in self.check(stack):
             if urn:

@@ -14,7 +14,7 @@ import datetime as dt
 import importlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,12 +262,17 @@ def analyze_request(r: Resource) -> proto.AnalyzeRequest:
     return request
 
 
-def stack_request(resources: Iterable[Resource]) -> proto.AnalyzeStackRequest:
+def stack_request(
+    resources: Iterable[Resource], with_properties: Callable[[str], bool] | None = None
+) -> proto.AnalyzeStackRequest:
+    """An AnalyzeStack request; `with_properties(type)` False: that resource goes without its properties
+    (for a graph rule that reads only its edges)."""
     request = proto.AnalyzeStackRequest()
     for r in resources:
         item = request.resources.add()
         item.type, item.urn, item.name = r.type, r.urn, r.name
-        item.properties.CopyFrom(struct(r.inputs))
+        if with_properties is None or with_properties(r.type):
+            item.properties.CopyFrom(struct(r.inputs))
         item.options.CopyFrom(_options(r))
         item.parent = r.parent or ""
         item.dependencies.extend(r.dependencies)
@@ -411,13 +416,16 @@ class PackAnalyzer:
 
     def analyze_stack(self, resources: Sequence[Resource]) -> list[Violation]:
         out: list[Violation] = []
-        requests: dict[tuple[str, ...], proto.AnalyzeStackRequest] = {}
+        requests: dict[tuple[bool, tuple[str, ...]], proto.AnalyzeStackRequest] = {}
         by_urn = {r.urn: r for r in resources}
         self.stack_evaluations = 0
         for rule, servicer in self._stack:
-            key = rule.types
+            key = (rule.graph, rule.types)
             if key not in requests:
-                requests[key] = stack_request([r for r in resources if rule.reads(r.type)])
+                if rule.graph:  # every resource (the edges), properties only where the rule reads them
+                    requests[key] = stack_request(resources, rule.reads if rule.types else None)
+                else:
+                    requests[key] = stack_request([r for r in resources if rule.reads(r.type)])
             self.stack_evaluations += len(requests[key].resources)
             out.extend(self._violations(servicer.AnalyzeStack(requests[key], None), by_urn))
         return out

@@ -129,6 +129,8 @@ BINAUTHZ_HAS_POLICY = StackRule(
     ),
     check=_binauthz_has_policy,
     tags=["deploy", "companion", "gcp", "supply-chain"],
+    graph=True,
+    types=(GKE_CLUSTER, BINAUTHZ_POLICY),
 )
 
 
@@ -192,6 +194,8 @@ NETWORK_POLICIES_ENFORCED = StackRule(
     ),
     check=_network_policies_enforced,
     tags=["deploy", "companion", "kubernetes", "network"],
+    graph=True,
+    types=(*CLUSTER_TYPES, EKS_ADDON, *HELM_TYPES),
 )
 
 
@@ -247,6 +251,8 @@ HPAS_HAVE_METRICS = StackRule(
     ),
     check=_hpas_have_metrics,
     tags=["deploy", "companion", "kubernetes", "autoscaling"],
+    graph=True,
+    types=(*CLUSTER_TYPES, EKS_ADDON, *HELM_TYPES, *HPA_TYPES, INFERENCE_SERVICE),
 )
 
 
@@ -372,6 +378,8 @@ WEBHOOKS_REACHABLE = StackRule(
     ),
     check=_webhooks_reachable,
     tags=["deploy", "companion", "gcp", "kubernetes", "webhooks"],
+    graph=True,
+    types=(GKE_CLUSTER, FIREWALL, *HELM_TYPES, *WEBHOOK_CONFIGS),
 )
 
 
@@ -449,6 +457,8 @@ API_REACHABLE = StackRule(
     ),
     check=_api_reachable,
     tags=["deploy", "companion", "kubernetes", "network"],
+    graph=True,
+    types=(*CLUSTER_TYPES, *SG_RULE_TYPES),
 )
 
 

@@ -3,8 +3,8 @@
 The mocks create everything at once; the real APIs refuse a grant to a principal that does not exist
 yet, a logging target that does not grant the log service, a key policy naming a missing role, and any
 call to an API that is not enabled. Each rule reads the stack's dependency graph (policy/deploy/graph.py),
-so it takes every resource (no `types` filter: an ordering edge may pass through any resource), and names
-the resource, the precondition and the fix in one line.
+so it sees every resource (`graph=True`: an ordering edge may pass through any resource; `types` names
+those whose properties it reads), and names the resource, the precondition and the fix in one line.
 """
 
 from __future__ import annotations
@@ -150,6 +150,8 @@ SERVICE_AGENT_CREATED = StackRule(
         }
     },
     tags=["deploy", "ordering", "gcp", "iam"],
+    graph=True,
+    types=("gcp:",),
 )
 
 
@@ -195,6 +197,8 @@ WORKLOAD_IDENTITY_AFTER_CLUSTER = StackRule(
     ),
     check=_workload_identity_after_cluster,
     tags=["deploy", "ordering", "gcp", "workload-identity"],
+    graph=True,
+    types=("gcp:",),
 )
 
 
@@ -288,6 +292,8 @@ S3_LOGGING_AFTER_TARGET_GRANT = StackRule(
     ),
     check=_logging_after_target_grant,
     tags=["deploy", "ordering", "aws", "s3"],
+    graph=True,
+    types=("aws:s3/",),
 )
 
 
@@ -377,6 +383,8 @@ KMS_KEY_POLICY_PRINCIPALS_EXIST = StackRule(
         }
     },
     tags=["deploy", "ordering", "aws", "kms"],
+    graph=True,
+    types=("aws:kms/", "aws:iam/"),
 )
 
 
@@ -484,6 +492,8 @@ APIS_ENABLED_FIRST = StackRule(
         }
     },
     tags=["deploy", "ordering", "gcp", "apis"],
+    graph=True,
+    types=(API_SERVICE, SERVICE_IDENTITY),
 )
 
 
