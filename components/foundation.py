@@ -136,15 +136,39 @@ class BucketRef:
 
 @dataclass(frozen=True)
 class DatabaseRef:
-    """The model-registry PostgreSQL database. The password never leaves the cloud's secret store."""
+    """The model-registry PostgreSQL database. The password never leaves the cloud's secret store.
+
+    How a given workload logs in is `Foundation.database_login`: with this shared user and password on
+    AWS, as its own IAM identity (no password) on GCP."""
 
     host: pulumi.Output[str]
     port: pulumi.Output[int]
     database: str
-    username: str
-    password_secret: pulumi.Output[str]  # ARN (AWS Secrets Manager) / secret id (GCP Secret Manager)
+    username: str  # the shared login user; "" where each workload logs in as itself (GCP)
+    # ARN (AWS Secrets Manager); None where no password exists (GCP: IAM database authentication)
+    password_secret: pulumi.Output[str] | None
     # the JSON field of the secret's value that holds the password (AWS RDS: "password"); None: the whole value
     password_property: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """How one workload (a Kubernetes service account bound with `IdentityAccess(database=True)`) logs in
+    to the platform database: the PG* settings of its client, the password (if any) to sync from the
+    cloud's secret manager, containers to run beside it, and what its pod must reach on the network."""
+
+    username: pulumi.Input[str]
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    database: str
+    sslmode: str = "require"
+    password_secret: pulumi.Input[str] | None = None  # None: the login needs no password
+    password_property: str | None = None
+    # Native sidecars (init containers with restartPolicy Always), e.g. a database proxy; add them to the
+    # pod's initContainers ahead of any init container that opens the database.
+    sidecars: tuple[Any, ...] = ()
+    # TCP ports the pod opens to addresses outside the cluster for this login (network policy egress)
+    egress_ports: tuple[pulumi.Input[int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +220,9 @@ class IdentityAccess:
     # e.g. `DatabaseRef.password_secret`. Exactly these, read-only; External Secrets Operator reads them
     # as this identity and materialises them as Kubernetes Secrets (see `Foundation.secret_store_provider`).
     secrets: tuple[pulumi.Input[str], ...] = ()
+    # Log in to the platform database as this identity (`Foundation.database_login`): on GCP a Cloud SQL
+    # IAM user for it and the IAM to connect; nothing where logins share a password (AWS).
+    database: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,6 +305,21 @@ class Foundation(ABC):
     @abstractmethod
     def bind_identity(self, namespace: str, service_account: str, access: IdentityAccess) -> IdentityBinding:
         """A cloud identity that exactly `namespace/service_account` can assume, with only `access`."""
+
+    def database_login(self, namespace: str, service_account: str) -> DatabaseLogin:
+        """How `namespace/service_account` logs in to the platform database (bind it with
+        `IdentityAccess(database=True)`, plus `secrets=(login.password_secret,)` where there is one).
+        Default: the shared user and its password secret, straight to the database over TLS."""
+        db = self.database
+        return DatabaseLogin(
+            username=db.username,
+            host=db.host,
+            port=db.port,
+            database=db.database,
+            password_secret=db.password_secret,
+            password_property=db.password_property,
+            egress_ports=(db.port,),
+        )
 
     # -- the secret store (External Secrets Operator) ---------------------------------------------------
 

@@ -77,6 +77,9 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 
 
+LABEL_FABRIC = "ml-platform/fabric"  # a GPU interconnect a pool claims to have
+
+
 class ConfigError(Exception):
     """A user error in a stack file: `str()` is one line, ready to print."""
 
@@ -176,6 +179,11 @@ class ClusterSpec(_Model):
     )
     creator_admin: bool = Field(default=True, description="grant the identity running `pulumi up` admin")
     log_retention_days: int = Field(default=90, ge=1)
+    gke_security_group: str | None = Field(
+        default=None,
+        description="GCP: the Google Groups for RBAC group, gke-security-groups@DOMAIN, that has the "
+        "`group:` adminPrincipals as members; default: gke-security-groups@ the first group's domain",
+    )
 
     @field_validator("allowed_cidrs")
     @classmethod
@@ -943,6 +951,16 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
         errors.append(
             ("cluster.allowedCidrs", "a public endpoint must be limited to CIDRs (or set endpointAccess: private)")
         )
+    if cl.gke_security_group is not None:
+        if cloud != "gcp":
+            errors.append(("cluster.gkeSecurityGroup", "is a GCP setting (Google Groups for RBAC)"))
+        elif not re.match(r"^gke-security-groups@[a-z0-9.-]+\.[a-z]{2,}$", cl.gke_security_group):
+            errors.append(
+                (
+                    "cluster.gkeSecurityGroup",
+                    f"'{cl.gke_security_group}' is not gke-security-groups@YOUR-DOMAIN (the name GKE requires)",
+                )
+            )
     for i, principal in enumerate(cl.admin_principals):
         if cloud == "aws" and not _AWS_ARN.match(principal):
             errors.append((f"cluster.adminPrincipals[{i}]", f"'{principal}' is not an IAM role/user ARN"))
@@ -999,6 +1017,16 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
                     f"{at}.reservationId",
                     f"'{pool.reservation_id}' is not a Compute Engine reservation name "
                     "(name or projects/OWNER/reservations/name)",
+                )
+            )
+        if cloud == "gcp" and LABEL_FABRIC in pool.labels:
+            # A fabric label is a promise (multi-NIC GPUDirect networking, the NCCL plugin) that GKE node
+            # labels cannot keep: the GCP foundation builds no GPUDirect-TCPX/TCPXO/RDMA networking.
+            errors.append(
+                (
+                    f"{at}.labels",
+                    f"'{LABEL_FABRIC}' claims a GPU fabric the GCP foundation does not build "
+                    "(no GPUDirect networks or NCCL plugin); remove the label",
                 )
             )
         zone_re = re.compile(rf"^{re.escape(spec.region)}{'' if cloud == 'aws' else '-'}[a-z]$")

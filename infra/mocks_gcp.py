@@ -195,6 +195,11 @@ def _cluster(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> tuple[str, 
     public_ip = f"34.{_byte(name, 2) % 200 + 1}.{_byte(name, 3)}.{_byte(name, 4) % 254 + 1}"
     private.update(privateEndpoint=private_ip, publicEndpoint="" if private.get("enablePrivateEndpoint") else public_ip)
     endpoint = private_ip if private.get("enablePrivateEndpoint") else public_ip
+    # The DNS-based endpoint GKE gives every cluster: gke-<32 hex>.<location>.gke.goog
+    endpoints = dict(inputs.get("controlPlaneEndpointsConfig") or {})
+    dns = dict(endpoints.get("dnsEndpointConfig") or {})
+    dns["endpoint"] = f"gke-{_hex(name + 'dns', 32)}.{location}.gke.goog"
+    endpoints["dnsEndpointConfig"] = dns
     version = f"{inputs.get('minMasterVersion', '1.35')}.2-gke.1{_digits(name, 5)}"
     return rid, {
         **inputs,
@@ -203,6 +208,7 @@ def _cluster(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> tuple[str, 
         "project": m.project,
         "selfLink": f"https://container.googleapis.com/v1/{rid}",
         "endpoint": endpoint,
+        "controlPlaneEndpointsConfig": endpoints,
         "privateClusterConfig": private,
         "masterAuth": {
             "clusterCaCertificate": base64.b64encode(CA_PEM).decode(),
@@ -490,6 +496,17 @@ def call(mocks: PlatformMocks, token: str, args: dict[str, Any]) -> dict[str, An
             "zone": zone,
             "project": args.get("project") or mocks.project,
             "machineTypes": [_machine_type(name, zone)] if offered else [],
+        }
+    if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+        # Cloud Storage's projects.serviceAccount.get: the per-project agent (created by this very call)
+        project = args.get("project") or mocks.project
+        email = f"service-{_project_number()}@{AGENT_DOMAINS['storage.googleapis.com']}"
+        return {
+            "id": project,
+            "project": project,
+            "emailAddress": email,
+            "member": f"serviceAccount:{email}",
+            "userProject": args.get("userProject"),
         }
     if token == "gcp:organizations/getClientConfig:getClientConfig":
         return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,13 +41,16 @@ def feast_off() -> Synthesis:
 
 
 def _database(syn: Synthesis) -> tuple[str, str]:
-    """(user, database) of the platform database, as the cloud resources name them."""
+    """(user, database) the registry server logs in with, as the cloud resources name them: the RDS master
+    user; on GCP the Cloud SQL IAM user of the registry's own service account."""
     if syn.spec.cloud == "aws":
         (db,) = syn.of_type("aws:rds/instance:Instance")
         return db.inputs["username"], db.inputs["dbName"]
-    (user,) = syn.of_type("gcp:sql/user:User")
+    (gsa,) = [r for r in syn.of_type("gcp:serviceaccount/account:Account") if r.name == "wi-feast-feast-registry"]
+    user = f"{gsa.inputs['accountId']}@{syn.spec.project}.iam"
+    assert user in [u.inputs["name"] for u in syn.of_type("gcp:sql/user:User")]
     (database,) = syn.of_type("gcp:sql/database:Database")
-    return user.inputs["name"], database.inputs["name"]
+    return user, database.inputs["name"]
 
 
 def _synced_secret(syn: Synthesis, name: str) -> str:
@@ -132,6 +136,10 @@ def test_namespace_restricted_and_image_pinned(stack: str) -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
         for c in [*pod.get("initContainers", []), *pod["containers"]]:
+            if c["name"] == "cloud-sql-proxy":  # GCP: the database's Auth Proxy sidecar, pinned too
+                assert re.fullmatch(r"gcr\.io/cloud-sql-connectors/cloud-sql-proxy:\d+\.\d+\.\d+", c["image"])
+                assert c["securityContext"]["readOnlyRootFilesystem"] is True
+                continue
             assert c["image"] == "quay.io/feastdev/feature-server:0.67.0"
             sec = c["securityContext"]
             assert sec["readOnlyRootFilesystem"] is True and sec["allowPrivilegeEscalation"] is False
@@ -154,13 +162,16 @@ def test_registry_server_config_is_the_sql_registry_in_the_feast_schema(stack: s
     url = make_url(reg.path)
     user, database = _database(syn)
     assert (url.drivername, url.username, url.database) == ("postgresql+psycopg", user, database)
-    assert url.password is None  # libpq reads PGPASSWORD
-    assert url.query == {"sslmode": "require"}
+    assert url.password is None  # libpq reads PGPASSWORD (AWS); GCP logs in as IAM, no password
+    aws = syn.spec.cloud == "aws"
+    assert url.query == {"sslmode": "require" if aws else "disable"}  # GCP: the local proxy encrypts
     assert reg.sqlalchemy_config_kwargs["connect_args"]["options"] == "-csearch_path=feast"
     assert config.online_store.type == "redis" and "password" not in config.online_store.connection_string
     # the registry pod: the schema exists before the server starts, the password only from the synced Secret
     pod = _pod(syn, fs.REGISTRY)
-    (init,) = pod["initContainers"]
+    *proxy, init = pod["initContainers"]
+    # GCP: the Auth Proxy is a native sidecar ahead of the schema init, which connects through it
+    assert [(c["name"], c["restartPolicy"]) for c in proxy] == ([] if aws else [("cloud-sql-proxy", "Always")])
     assert "CREATE SCHEMA IF NOT EXISTS feast" in init["command"][-1]
     init_env = _env(init)
     assert init_env["PGHOST"]["value"] == url.host and init_env["PGPORT"]["value"] == str(url.port)
@@ -168,8 +179,11 @@ def test_registry_server_config_is_the_sql_registry_in_the_feast_schema(stack: s
     (server,) = pod["containers"]
     assert server["args"] == ["--chdir", "/etc/feast", "serve_registry", "--port", "6570"]
     for c in (init, server):
-        ref = _env(c)["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": fs.DB_SECRET, "key": "password"}
+        if aws:
+            ref = _env(c)["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": fs.DB_SECRET, "key": "password"}
+        else:
+            assert "PGPASSWORD" not in _env(c)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -218,8 +232,9 @@ def test_no_password_in_any_configmap(stack: str) -> None:
             conn = yaml.safe_load(value)["online_store"]["connection_string"]
             passwords = [p.split("=", 1)[1] for p in conn.split(",") if p.startswith("password=")]
             assert passwords in ([], ["${REDIS_PASSWORD}"])
-    # the values come only from the cloud, through the ExternalSecrets
-    assert _synced_secret(syn, fs.DB_SECRET) and _synced_secret(syn, fs.ONLINE_SECRET)
+    # the values come only from the cloud, through the ExternalSecrets (GCP: no database password exists)
+    assert _synced_secret(syn, fs.ONLINE_SECRET)
+    assert syn.spec.cloud == "gcp" or _synced_secret(syn, fs.DB_SECRET)
 
 
 # --- identities ----------------------------------------------------------------------------------------------
@@ -231,13 +246,15 @@ def test_secrets_are_read_as_their_own_identity_and_pods_run_as_theirs(stack: st
     sas = {o["metadata"]["name"]: o for o in _objects(syn) if o["kind"] == "ServiceAccount"}
     assert set(sas) == {fs.SECRETS_SA, fs.SERVER_SA, fs.REGISTRY_SA}
     assert sas[fs.SECRETS_SA]["metadata"]["annotations"] and sas[fs.SERVER_SA]["metadata"]["annotations"]
-    assert not sas[fs.REGISTRY_SA]["metadata"].get("annotations")  # the registry server has no cloud identity
+    # the registry server has a cloud identity only where it is its database login (GCP)
+    assert bool(sas[fs.REGISTRY_SA]["metadata"].get("annotations")) is (syn.spec.cloud == "gcp")
     store = json.dumps(_obj(syn, "SecretStore", "cloud-secrets")["spec"])
     assert f'"serviceAccountRef": {{"name": "{fs.SECRETS_SA}"}}' in store
     assert _pod(syn, fs.SERVER)["serviceAccountName"] == fs.SERVER_SA
     assert _pod(syn, fs.REGISTRY)["serviceAccountName"] == fs.REGISTRY_SA
     bound = {r.name for r in syn.resources if r.name.startswith("wi-feast-") and r.type.endswith((":Role", ":Account"))}
-    assert bound == {"wi-feast-feast", "wi-feast-feast-secrets"}
+    registry = {"wi-feast-feast-registry"} if syn.spec.cloud == "gcp" else set()
+    assert bound == {"wi-feast-feast", "wi-feast-feast-secrets", *registry}
 
 
 def test_aws_identities_grant_the_features_prefix_read_and_exactly_the_two_secrets() -> None:
@@ -269,7 +286,7 @@ def test_aws_identities_grant_the_features_prefix_read_and_exactly_the_two_secre
     assert set(read) == {"ReadSecrets", "SecretKeyThroughSecretsManager"}
 
 
-def test_gcp_identities_grant_the_features_prefix_read_and_exactly_the_two_secrets() -> None:
+def test_gcp_identities_grant_the_features_prefix_read_the_cache_token_and_the_registry_login() -> None:
     syn = synth_stack("gcp-prod")
     accounts = {
         r.name: f"serviceAccount:{r.inputs['accountId']}@{syn.spec.project}.iam.gserviceaccount.com"
@@ -292,8 +309,12 @@ def test_gcp_identities_grant_the_features_prefix_read_and_exactly_the_two_secre
     assert {(t, g["role"]) for t, g in secrets} == {
         ("gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretAccessor")
     }
-    names = sorted(g["secretId"].rsplit("/", 1)[-1] for _, g in secrets)
-    assert names == sorted([_synced_secret(syn, fs.DB_SECRET), _synced_secret(syn, fs.ONLINE_SECRET)])
+    names = [g["secretId"].rsplit("/", 1)[-1] for _, g in secrets]
+    assert names == [_synced_secret(syn, fs.ONLINE_SECRET)]  # no database password exists on GCP
+    # the registry server: the database login, on the platform's instance only, and nothing else
+    registry = grants(accounts["wi-feast-feast-registry"])
+    assert sorted(g["role"] for _, g in registry) == ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]
+    assert all("mlp-gcp-prod-registry" in g["condition"]["expression"] for _, g in registry)
 
 
 # --- the servers ---------------------------------------------------------------------------------------------
@@ -386,7 +407,11 @@ def test_network_policies_admit_team_namespaces_and_monitoring_only(stack: str) 
     }
     # egress: the registry server reaches only DNS and the database; the feature server no database
     registry_out = policies["feast-registry-egress"]["egress"]
-    assert [r.get("ports") for r in registry_out][1:] == [[{"port": 5432, "protocol": "TCP"}]]
+    if syn.spec.cloud == "aws":
+        assert [r.get("ports") for r in registry_out][1:] == [[{"port": 5432, "protocol": "TCP"}]]
+    else:  # the Auth Proxy: the instance (3307), the Cloud SQL Admin API, its identity's token endpoint
+        assert registry_out[1]["ports"] == [{"port": 3307, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+        assert [r["to"][0]["ipBlock"]["cidr"] for r in registry_out[2:]] == ["169.254.169.254/32", "169.254.169.252/32"]
     server_ports = {p["port"] for r in policies["feast-feature-server-egress"]["egress"] for p in r["ports"]}
     assert 5432 not in server_ports and {53, 6570, 443} <= server_ports
     if syn.spec.cloud == "gcp":  # the metadata server hands out workload-identity tokens

@@ -64,15 +64,8 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _db_secret_id(syn: Synthesis) -> str:
     """The database password's secret as the foundation names it (the mocks' RDS-managed secret ARN /
     the Secret Manager secret id), computed independently of the component under test."""
-    if syn.spec.cloud == "aws":
-        (db,) = syn.of_type("aws:rds/instance:Instance")
-        return (
-            f"arn:aws:secretsmanager:{syn.spec.region}:{ACCOUNT_ID}:secret:rds!db-{_uuid(db.name)}-{_hex(db.name, 6)}"
-        )
-    (secret,) = [
-        s for s in syn.of_type("gcp:secretmanager/secret:Secret") if s.inputs["secretId"].endswith("-admin-password")
-    ]
-    return f"projects/{syn.spec.project}/secrets/{secret.inputs['secretId']}"
+    (db,) = syn.of_type("aws:rds/instance:Instance")
+    return f"arn:aws:secretsmanager:{syn.spec.region}:{ACCOUNT_ID}:secret:rds!db-{_uuid(db.name)}-{_hex(db.name, 6)}"
 
 
 # --- every object is valid; the validator is strict on the vendored CRDs -----------------------------------
@@ -162,33 +155,22 @@ def test_operator_pinned_restricted_and_namespaced_stores_only(stack: str) -> No
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
 def test_db_password_reaches_mlflow_only_through_external_secret(stack: str) -> None:
     syn = synth_stack(stack)
     store = _obj(syn, "SecretStore", secrets.STORE, "mlflow")["spec"]["provider"]
     es = _obj(syn, "ExternalSecret", mlflow.DB_SECRET, "mlflow")["spec"]
     secret_id = _db_secret_id(syn)
     (entry,) = es["data"]
-    if syn.spec.cloud == "aws":
-        assert store == {
-            "aws": {
-                "service": "SecretsManager",
-                "region": syn.spec.region,
-                "auth": {"jwt": {"serviceAccountRef": {"name": mlflow.SERVICE_ACCOUNT}}},
-            }
+    assert store == {
+        "aws": {
+            "service": "SecretsManager",
+            "region": syn.spec.region,
+            "auth": {"jwt": {"serviceAccountRef": {"name": mlflow.SERVICE_ACCOUNT}}},
         }
-        # the RDS-managed master secret is JSON {"username", "password"}
-        assert entry == {"secretKey": "password", "remoteRef": {"key": secret_id, "property": "password"}}
-    else:
-        wi = store["gcpsm"]["auth"]["workloadIdentity"]
-        assert store["gcpsm"]["projectID"] == syn.spec.project
-        assert wi == {
-            "clusterLocation": syn.spec.region,
-            "clusterName": f"mlp-{stack}",
-            "clusterProjectID": syn.spec.project,
-            "serviceAccountRef": {"name": mlflow.SERVICE_ACCOUNT},
-        }
-        assert entry == {"secretKey": "password", "remoteRef": {"key": secret_id.rsplit("/", 1)[1]}}
+    }
+    # the RDS-managed master secret is JSON {"username", "password"}
+    assert entry == {"secretKey": "password", "remoteRef": {"key": secret_id, "property": "password"}}
     assert es["secretStoreRef"] == {"kind": "SecretStore", "name": secrets.STORE}
     assert es["target"]["name"] == mlflow.DB_SECRET and es["refreshInterval"] == "1h"
     env = _env(_mlflow_container(syn))
@@ -197,8 +179,38 @@ def test_db_password_reaches_mlflow_only_through_external_secret(stack: str) -> 
         "valueFrom": {"secretKeyRef": {"name": mlflow.DB_SECRET, "key": "password"}},
     }
     sa = _obj(syn, "ServiceAccount", mlflow.SERVICE_ACCOUNT, "mlflow")
-    annotation = "eks.amazonaws.com/role-arn" if syn.spec.cloud == "aws" else "iam.gke.io/gcp-service-account"
-    assert list(sa["metadata"]["annotations"]) == [annotation]
+    assert list(sa["metadata"]["annotations"]) == ["eks.amazonaws.com/role-arn"]
+
+
+def test_gcp_mlflow_logs_in_as_its_iam_identity_through_the_auth_proxy() -> None:
+    """IAM database authentication for real (G9): no password exists or is synced; the Cloud SQL IAM
+    user is the mlflow service account's, reached through the Cloud SQL Auth Proxy sidecar."""
+    syn = synth_stack("gcp-prod")
+    assert not [
+        r
+        for token in COMPONENTS
+        for r in _objects(syn, token)
+        if r.inputs.get("kind") == "ExternalSecret" and r.inputs["metadata"]["name"] == mlflow.DB_SECRET
+    ]
+    (gsa,) = [r for r in syn.of_type("gcp:serviceaccount/account:Account") if r.name == "wi-mlflow-mlflow"]
+    iam_user = f"{gsa.inputs['accountId']}@{syn.spec.project}.iam"
+    assert iam_user in [u.inputs["name"] for u in syn.of_type("gcp:sql/user:User")]
+    env = _env(_mlflow_container(syn))
+    assert "PGPASSWORD" not in env and env["DB_USER"]["value"] == iam_user
+    assert (env["DB_HOST"]["value"], env["DB_PORT"]["value"], env["PGSSLMODE"]["value"]) == (
+        "127.0.0.1",
+        "5432",
+        "disable",
+    )
+    pod = _obj(syn, "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
+    (proxy,) = pod["initContainers"]
+    assert proxy["restartPolicy"] == "Always" and proxy["image"].startswith(
+        "gcr.io/cloud-sql-connectors/cloud-sql-proxy:"
+    )
+    assert {"--auto-iam-authn", "--private-ip", "--port=5432", "--address=127.0.0.1"} <= set(proxy["args"])
+    assert proxy["args"][-1] == f"{syn.spec.project}:{syn.spec.region}:mlp-gcp-prod-registry"
+    sa = _obj(syn, "ServiceAccount", mlflow.SERVICE_ACCOUNT, "mlflow")
+    assert list(sa["metadata"]["annotations"]) == ["iam.gke.io/gcp-service-account"]
 
 
 @pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
@@ -234,7 +246,7 @@ def test_aws_identity_grants_exactly_models_rw_and_the_db_secret(stack: str) -> 
     assert not any(a.startswith("ecr:") for s in policy["Statement"] for a in s["Action"])
 
 
-def test_gcp_identity_grants_exactly_models_rw_and_the_db_secret() -> None:
+def test_gcp_identity_grants_exactly_models_rw_and_the_database_login() -> None:
     syn = synth_stack("gcp-prod")
     (gsa,) = [r for r in syn.of_type("gcp:serviceaccount/account:Account") if r.name == "wi-mlflow-mlflow"]
     member = f"serviceAccount:{gsa.inputs['accountId']}@{syn.spec.project}.iam.gserviceaccount.com"
@@ -244,13 +256,17 @@ def test_gcp_identity_grants_exactly_models_rw_and_the_db_secret() -> None:
         if r.custom and r.type.startswith("gcp:") and r.inputs.get("member") == member
     ]
     assert sorted((t, g["role"]) for t, g in grants) == [
-        ("gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretAccessor"),
+        ("gcp:projects/iAMMember:IAMMember", "roles/cloudsql.client"),
+        ("gcp:projects/iAMMember:IAMMember", "roles/cloudsql.instanceUser"),
         ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectUser"),
     ]
     by_type = dict(grants)
     assert by_type["gcp:storage/bucketIAMMember:BucketIAMMember"]["bucket"] == f"mlp-gcp-prod-models-{syn.spec.project}"
     assert "condition" not in by_type["gcp:storage/bucketIAMMember:BucketIAMMember"]  # the whole bucket
-    assert by_type["gcp:secretmanager/secretIamMember:SecretIamMember"]["secretId"] == _db_secret_id(syn)
+    instance = f"projects/{syn.spec.project}/instances/mlp-gcp-prod-registry"
+    for t, g in grants:
+        if t == "gcp:projects/iAMMember:IAMMember":  # the platform's instance, no other
+            assert f'resource.name == "{instance}"' in g["condition"]["expression"]
     (wi,) = [r.inputs for r in syn.of_type("gcp:serviceaccount/iAMMember:IAMMember") if r.name == "wi-mlflow-mlflow-wi"]
     assert wi["member"] == f"serviceAccount:{syn.spec.project}.svc.id.goog[mlflow/mlflow]"
 
@@ -265,14 +281,15 @@ def test_mlflow_server_on_database_and_models_bucket(stack: str) -> None:
     assert container["image"] == "ghcr.io/mlflow/mlflow:v3.18.0-full"
     args, env = container["args"], _env(container)
     assert args[0] == "server" and "--serve-artifacts" in args
-    uri = "postgresql+psycopg2://$(DB_USER)@$(DB_HOST):$(DB_PORT)/$(DB_NAME)?sslmode=require"  # no password
+    sslmode = "require" if syn.spec.cloud == "aws" else "disable"  # GCP: the local proxy encrypts
+    uri = f"postgresql+psycopg2://$(DB_USER)@$(DB_HOST):$(DB_PORT)/$(DB_NAME)?sslmode={sslmode}"  # no password
     assert f"--backend-store-uri={uri}" in args
     assert "--artifacts-destination=$(ARTIFACTS_DESTINATION)" in args
     scheme = "s3" if syn.spec.cloud == "aws" else "gs"
     assert env["ARTIFACTS_DESTINATION"]["value"].startswith(f"{scheme}://mlp-{stack}-models-")
-    assert env["DB_NAME"]["value"] == "mlflow" and env["DB_USER"]["value"] == "mlflow_admin"
+    assert env["DB_NAME"]["value"] == "mlflow" and env["DB_USER"]["value"]
     assert env["DB_PORT"]["value"] == "5432" and env["DB_HOST"]["value"]
-    assert env["PGSSLMODE"]["value"] == "require"
+    assert env["PGSSLMODE"]["value"] == sslmode
     pod = _obj(syn, "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == mlflow.SERVICE_ACCOUNT
     assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
@@ -294,8 +311,11 @@ def test_no_password_in_plain_inputs(stack: str) -> None:
             assert "value" not in var and "secretKeyRef" in var["valueFrom"], name
     assert not any(re.search(r"://[^/@]*:[^/@]*@", a) for a in container["args"])  # user:password@ in a URI
     ini = _obj(syn, "ConfigMap", mlflow.AUTH_CONFIG, "mlflow")["data"]["basic_auth.ini"]
+    user, sslmode = (
+        ("mlflow_admin", "require") if syn.spec.cloud == "aws" else (r"wi-mlflow-mlflow-\w+@[\w.-]+\.iam", "disable")
+    )
     assert "admin_password" not in ini and re.search(
-        r"database_uri = postgresql\+psycopg2://mlflow_admin@[^:]+:5432/mlflow\?sslmode=require", ini
+        rf"database_uri = postgresql\+psycopg2://{user}@[^:]+:5432/mlflow\?sslmode={sslmode}", ini
     )
     # the platform creates no Kubernetes Secret itself: every secret value is the operator's to write
     records = [r for token in COMPONENTS for r in _objects(syn, token)]
@@ -359,7 +379,9 @@ def test_mlflow_network_policies(stack: str) -> None:
     egress = _obj(syn, "NetworkPolicy", "mlflow-egress", "mlflow")["spec"]
     assert egress["policyTypes"] == ["Egress"]
     ports = [sorted((p["port"], p["protocol"]) for p in r["ports"]) for r in egress["egress"]]
-    assert ports[:3] == [[(53, "TCP"), (53, "UDP")], [(5432, "TCP")], [(443, "TCP")]]
+    # the database: RDS on 5432; GCP: the Auth Proxy to the instance (3307) and the Cloud SQL Admin API
+    database = [(5432, "TCP")] if syn.spec.cloud == "aws" else [(443, "TCP"), (3307, "TCP")]
+    assert ports[:3] == [[(53, "TCP"), (53, "UDP")], database, [(443, "TCP")]]
     assert egress["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "kube-system"
     }

@@ -220,7 +220,7 @@ def test_no_feature_store_no_instance_key_or_secret(without_features: Synthesis)
     s = without_features
     assert not s.of_type(REDIS) and not s.of_type(VERSION) and not s.of_type(STORE)
     assert not [k for k in s.of_type(KEY) if k.inputs["name"].endswith("-cache")]
-    assert [r.inputs["secretId"] for r in s.of_type(SECRET)] == ["mlp-gcp-dev-registry-admin-password"]
+    assert not s.of_type(SECRET)  # the database has no password secret either (IAM login)
     assert "online-store" not in {i.kind for i in estimate(s).items}
 
 

@@ -71,7 +71,7 @@ def synth_for(cloud: str) -> tuple[Synthesis, dict[str, Any]]:
         seen["workers"] = f.worker_node_selector
         seen["buckets"] = sorted(f.buckets)
         seen["repositories"] = sorted(f.registry_urls)
-        seen["database"] = (f.database.database, f.database.username)
+        seen["database"] = f.database.database  # the login is per cloud (Foundation.database_login)
         bindings = {f"{ns}/{sa}": f.bind_identity(ns, sa, access) for ns, sa, access in BINDINGS}
         seen["bindings"] = sorted(bindings)
         pulumi.export("annotations", {k: b.annotations for k, b in bindings.items()})
@@ -161,7 +161,7 @@ def test_same_buckets_repositories_database_and_bindings(both):
     registry = {c: both[c][0].outputs["registry"]["serving"] for c in CLOUD}
     assert registry == {
         "aws": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-aws-staging/serving",
-        "gcp": "us-central1-docker.pkg.dev/mlp-staging-123/mlp-gcp-staging-serving",
+        "gcp": "us-central1-docker.pkg.dev/mlp-staging-123/mlp-gcp-staging-serving/serving",
     }
 
 

@@ -1,10 +1,24 @@
 """GKE on plain `gcp.container.Cluster` / `NodePool` (every child visible to mocks and policy packs).
 
 A regional cluster (control plane and nodes across the region's zones) with private nodes, a
-private-only endpoint in prod (elsewhere a public endpoint limited to `cluster.allowedCidrs`),
+private-only IP endpoint in prod (elsewhere a public IP endpoint limited to `cluster.allowedCidrs`),
 Workload Identity, Dataplane V2 (eBPF, network policy built in), shielded nodes, Binary
-Authorization enforced in prod, application-layer secrets encryption with a Cloud KMS key, system
-and workload logging, managed Prometheus, Gateway API, and a release channel (prod: STABLE).
+Authorization enforced in prod (against the project policy of components/gcp/binauthz.py),
+application-layer secrets encryption with a Cloud KMS key, system and workload logging, managed
+Prometheus, Gateway API, and a release channel (prod: STABLE).
+
+Reaching the API: the cluster's DNS-based control-plane endpoint (`<id>.<region>.gke.goog`) accepts
+traffic from any network, and only callers whose IAM grants `container.clusters.connect` get through
+(GKE network isolation docs; `roles/container.clusterViewer` carries it, with `get` and `list`), then
+Kubernetes RBAC decides. The Kubernetes provider and the exported kubeconfig use that endpoint, so a
+CI runner outside the VPC (GitHub-hosted, Workload Identity Federation) deploys without an IP
+allowlist; Kubernetes service-account tokens and client certificates are refused there. The IP
+endpoint is unchanged: private-only in prod, limited to `cluster.allowedCidrs` elsewhere.
+
+Admission webhooks: on private nodes GKE lets the control plane reach nodes on 443 and 10250 only
+(its `gke-<cluster>-<id>-master` rule); the platform's charts serve webhooks and an aggregated API on
+other ports, so a firewall rule opens exactly those (`WEBHOOK_PORTS`) from the control plane to the
+nodes, as terraform-google-modules/kubernetes-engine's `master_webhooks` rule does.
 
 The default node pool is removed; nodes run as a dedicated least-privilege service account (logs,
 metrics, image pulls from the platform's repositories), never the Compute Engine default account,
@@ -16,6 +30,7 @@ with GKE_METADATA so pods see only their own Workload Identity. The system pool 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import pulumi
@@ -24,16 +39,15 @@ import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
 from components.foundation import LABEL_ROLE, SYSTEM_TAINT, exec_kubeconfig
+from components.gcp.binauthz import ImagePolicy
 from components.gcp.kms import KmsKeys, ProjectInfo
 from components.gcp.network import Network
 
 EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
-NODE_ROLES = (
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
-    "roles/stackdriver.resourceMetadata.writer",
-)
+# Google's least-privilege role for node service accounts (GKE hardening guide: "Kubernetes Engine
+# Default Node Service Account"): log and metric writes, resource metadata; no read of the project's
+# monitoring data (monitoring.viewer, which the four-role recipe it replaces granted).
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
 NODE_REGISTRY_ROLE = "roles/artifactregistry.reader"  # granted per repository (components.gcp.registry)
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is decided by IAM, not scopes
 LOGGING_COMPONENTS = ["SYSTEM_COMPONENTS", "WORKLOADS"]
@@ -43,8 +57,30 @@ MONITORING_COMPONENTS = ["SYSTEM_COMPONENTS"]
 # Nodes: no legacy metadata endpoints, and no project-wide SSH keys (GKE nodes are not logged into;
 # `kubectl debug node/...` covers break-glass)
 NODE_METADATA = {"disable-legacy-endpoints": "true", "block-project-ssh-keys": "true"}
+# get/list the cluster and `container.clusters.connect`, the permission the DNS-based endpoint checks
+# (IAM roles reference, "Kubernetes Engine Cluster Viewer"); in-cluster rights come from RBAC only.
 ADMIN_IAM_ROLE = "roles/container.clusterViewer"
 RBAC_KINDS = {"user": "User", "serviceAccount": "User", "group": "Group"}
+# GKE security posture: BASIC configuration auditing. Vulnerability scanning of workloads stays off:
+# VULNERABILITY_BASIC was removed for Standard clusters (GKE deprecations, July 2025) and Enterprise is
+# a paid tier; images are scanned in Artifact Registry (containerscanning, components/gcp/registry.py).
+VULNERABILITY_MODE = "VULNERABILITY_DISABLED"
+# Gateway API CRDs: GKE's managed `gateway-api-crds` (standard channel). GKE does not let a cluster
+# replace them (it reconciles its own copy, envoyproxy/gateway#2301), and Envoy Gateway v1.9 starts on
+# an older bundle: GatewayClass, Gateway, HTTPRoute and ReferenceGrant are required, every newer kind
+# (ListenerSet, GRPCRoute, TLSRoute, TCPRoute, UDPRoute, BackendTLSPolicy) is optional and skipped when
+# absent (internal/provider/kubernetes/controller.go at v1.9.0, which names GKE's addon). The platform
+# uses only the required kinds (Gateway, HTTPRoute), so it runs on GKE's bundle.
+GATEWAY_API_CHANNEL = "CHANNEL_STANDARD"
+# Ports the control plane must reach on nodes beyond 443/10250, for the admission webhooks and
+# aggregated APIs of the platform's charts (read from the charts at their pins):
+#   9443: Kueue's webhook (manager.yaml containerPort), KServe's webhook server (kserve-webhook-server-
+#         service -> webhook-server), Kubeflow Trainer's and JobSet's webhooks (manager/controller
+#         containerPort), Envoy Gateway's topology injector (envoy-gateway service port "webhook");
+#   8082: Kueue's visibility API server, an aggregated APIService (visibility/service.yaml targetPort).
+# cert-manager's, External Secrets' and prometheus-operator's webhooks listen on 10250 by default for
+# exactly this reason (their values.yaml), and the platform keeps those defaults.
+WEBHOOK_PORTS = (8082, 9443)
 
 
 def service_account_id(base: str, salt: str = "") -> str:
@@ -58,19 +94,45 @@ def service_account_id(base: str, salt: str = "") -> str:
     return f"{clean[:23].rstrip('-')}-{digest}"
 
 
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
-    """A kubeconfig that gets short-lived tokens from gke-gcloud-auth-plugin: nothing secret is stored."""
-    return exec_kubeconfig(
-        cluster_name,
-        f"https://{endpoint}",
-        ca_data,
-        {
-            "command": "gke-gcloud-auth-plugin",
-            "installHint": "Install gke-gcloud-auth-plugin: "
-            "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl",
-            "provideClusterInfo": True,
-        },
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str = "") -> str:
+    """A kubeconfig that gets short-lived tokens from gke-gcloud-auth-plugin: nothing secret is stored.
+
+    Without `ca_data` the server's certificate is checked against the system roots: the DNS-based
+    endpoint presents a publicly trusted certificate (Google Trust Services), not one of the cluster CA,
+    which `gcloud container clusters get-credentials --dns-endpoint` leaves out as well."""
+    doc = json.loads(
+        exec_kubeconfig(
+            cluster_name,
+            f"https://{endpoint}",
+            ca_data,
+            {
+                "command": "gke-gcloud-auth-plugin",
+                "installHint": "Install gke-gcloud-auth-plugin: "
+                "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl",
+                "provideClusterInfo": True,
+            },
+        )
     )
+    if not ca_data:
+        for cluster in doc["clusters"]:
+            cluster["cluster"].pop("certificate-authority-data", None)
+    return json.dumps(doc)
+
+
+def security_group(spec_group: str | None, principals: list[str]) -> str | None:
+    """The Google Groups for RBAC group (`gke-security-groups@DOMAIN`) a cluster needs for `group:`
+    admins: the configured one, else the one of the domain of the first group principal."""
+    if spec_group:
+        return spec_group
+    groups = [p.split(":", 1)[1] for p in principals if p.startswith("group:")]
+    if not groups:
+        return None
+    return f"gke-security-groups@{groups[0].rsplit('@', 1)[-1]}"
+
+
+def admin_key(principal: str) -> str:
+    """A short, stable name part for one admin principal (names survive reordering the list)."""
+    return hashlib.sha256(principal.encode()).hexdigest()[:8]
 
 
 def shielded_nodes() -> gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs:
@@ -91,7 +153,9 @@ class GkeCluster(pulumi.ComponentResource):
     node_service_account_email: pulumi.Output[str]
     node_pool_member: pulumi.Output[str]
     system_nodes: gcp.container.NodePool
-    kubeconfig: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # the DNS-based endpoint, IAM-gated
+    dns_endpoint: pulumi.Output[str]
+    webhook_firewall: gcp.compute.Firewall | None
     provider: k8s.Provider
     workload_pool: str
     zones: list[str]
@@ -105,8 +169,11 @@ class GkeCluster(pulumi.ComponentResource):
         network: Network,
         keys: KmsKeys,
         cluster_name: str,
+        image_policy: ImagePolicy | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`image_policy`: the project's Binary Authorization policy, required where the cluster enforces
+        it (prod): the cluster is created after it."""
         super().__init__("ml-platform:gcp:GkeCluster", name, None, opts)
         spec = ctx.spec.cluster
         child = pulumi.ResourceOptions(parent=self)
@@ -135,6 +202,10 @@ class GkeCluster(pulumi.ComponentResource):
         ]
 
         private_endpoint = spec.endpoint_access == "private"
+        enforce_images = ctx.prod
+        if enforce_images and image_policy is None:
+            raise ValueError("a cluster that enforces Binary Authorization needs the project's image policy")
+        group = security_group(spec.gke_security_group, spec.admin_principals)
         self.cluster = gcp.container.Cluster(
             name,
             name=cluster_name,
@@ -180,6 +251,18 @@ class GkeCluster(pulumi.ComponentResource):
                 ],
                 gcp_public_cidrs_access_enabled=False,
             ),
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=True,
+                    # IAM-authenticated Google credentials only (what gke-gcloud-auth-plugin sends)
+                    enable_k8s_tokens_via_dns=False,
+                    enable_k8s_certs_via_dns=False,
+                ),
+                ip_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigIpEndpointsConfigArgs(enabled=True),
+            ),
+            authenticator_groups_config=(
+                gcp.container.ClusterAuthenticatorGroupsConfigArgs(security_group=group) if group else None
+            ),
             master_auth=gcp.container.ClusterMasterAuthArgs(
                 client_certificate_config=gcp.container.ClusterMasterAuthClientCertificateConfigArgs(
                     issue_client_certificate=False
@@ -194,7 +277,7 @@ class GkeCluster(pulumi.ComponentResource):
             min_master_version=spec.kubernetes_version,
             enable_shielded_nodes=True,
             binary_authorization=gcp.container.ClusterBinaryAuthorizationArgs(
-                evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE" if ctx.prod else "DISABLED"
+                evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE" if enforce_images else "DISABLED"
             ),
             database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(
                 state="ENCRYPTED", key_name=keys.key_id("cluster")
@@ -211,9 +294,9 @@ class GkeCluster(pulumi.ComponentResource):
                 ),
                 gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled=True),
             ),
-            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel=GATEWAY_API_CHANNEL),
             security_posture_config=gcp.container.ClusterSecurityPostureConfigArgs(
-                mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"
+                mode="BASIC", vulnerability_mode=VULNERABILITY_MODE
             ),
             cost_management_config=gcp.container.ClusterCostManagementConfigArgs(enabled=True),
             maintenance_policy=gcp.container.ClusterMaintenancePolicyArgs(
@@ -228,7 +311,11 @@ class GkeCluster(pulumi.ComponentResource):
             opts=ctx.stateful(
                 pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[*node_roles, *keys.ready("cluster")],
+                    depends_on=[
+                        *node_roles,
+                        *keys.ready("cluster"),
+                        *([image_policy.policy] if enforce_images and image_policy else []),
+                    ],
                     # Only the temporary default pool reads these; changing them must not replace the cluster.
                     ignore_changes=["nodeConfig", "initialNodeCount"],
                 )
@@ -310,25 +397,57 @@ class GkeCluster(pulumi.ComponentResource):
             ),
         )
 
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(
-                self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
-            ).apply(lambda a: kubeconfig(a[0], a[1], a[2] or ""))
+        # Control plane -> admission webhooks on the nodes (owned network only: nothing is created in a
+        # network the platform does not own; its owner opens WEBHOOK_PORTS, components/gcp/network.py).
+        # Source: the node subnet, where a Private Service Connect control plane has its endpoint (the
+        # cluster sets no masterIpv4CidrBlock), as terraform-google-modules' private-cluster module
+        # computes `cluster_endpoint_for_nodes`. Target: the node service account, so every pool of
+        # this cluster and nothing else in the VPC.
+        self.webhook_firewall = None
+        if network.owned and network.nodes_cidr:
+            self.webhook_firewall = gcp.compute.Firewall(
+                f"{name}-webhooks",
+                name=f"{ctx.prefix}-gke-webhooks"[:63].rstrip("-"),
+                project=project.project_id,
+                network=network.network_id,
+                description="GKE control plane to the admission webhooks and aggregated APIs of the platform's charts",
+                direction="INGRESS",
+                priority=1000,
+                source_ranges=[network.nodes_cidr],
+                target_service_accounts=[self.node_service_account.email],
+                allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in WEBHOOK_PORTS])],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        admins = self._admin_grants(name, ctx, project)
+        # The DNS endpoint: reachable from outside the VPC, gated by IAM (module docstring).
+        dns_endpoint = self.cluster.control_plane_endpoints_config.apply(
+            lambda c: (c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None) or ""
         )
+        self.dns_endpoint = dns_endpoint
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(self.cluster.name, dns_endpoint).apply(lambda a: kubeconfig(a[0], a[1]))
+        )
+        # Everything the first Kubernetes call needs: nodes to run on, the admins' IAM (the CI identity
+        # is one of them), the webhook ports open before any chart registers a webhook.
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[
+                    self.system_nodes,
+                    *admins,
+                    *([self.webhook_firewall] if self.webhook_firewall else []),
+                ],
+            ),
         )
-        self._admins(name, ctx, project)
-        self.register_outputs({"name": self.name, "endpoint": self.cluster.endpoint})
+        self._admin_bindings(name, ctx)
+        self.register_outputs({"name": self.name, "endpoint": self.cluster.endpoint, "dns_endpoint": dns_endpoint})
 
-    def _admins(self, name: str, ctx: PlatformContext, project: ProjectInfo) -> None:
-        """`cluster.adminPrincipals` (`user:`/`group:`/`serviceAccount:` members): enough IAM to fetch
-        credentials (`container.clusterViewer`, no in-cluster rights by itself) plus a `cluster-admin`
-        RBAC binding in this cluster only; never the project-wide `container.admin`. Group subjects
-        need Google Groups for RBAC on the cluster."""
+    def _principals(self, ctx: PlatformContext) -> list[tuple[int, str, str, str]]:
+        out = []
         for i, principal in enumerate(ctx.spec.cluster.admin_principals):
             kind, _, subject = principal.partition(":")
             if kind not in RBAC_KINDS or not subject:
@@ -336,18 +455,37 @@ class GkeCluster(pulumi.ComponentResource):
                     f"cluster.adminPrincipals[{i}]: '{principal}' is not a GCP member "
                     "(user:EMAIL, group:EMAIL or serviceAccount:EMAIL)"
                 )
-            gcp.projects.IAMMember(
-                f"{name}-admin-{i}",
-                project=project.project_id,
-                role=ADMIN_IAM_ROLE,
-                member=principal,
-                opts=pulumi.ResourceOptions(parent=self),
+            out.append((i, principal, kind, subject))
+        return out
+
+    def _admin_grants(self, name: str, ctx: PlatformContext, project: ProjectInfo) -> list[pulumi.Resource]:
+        """`cluster.adminPrincipals` (`user:`/`group:`/`serviceAccount:` members): `container.clusterViewer`
+        (fetch the cluster, connect through the DNS endpoint; no in-cluster rights by itself), never the
+        project-wide `container.admin`. Named by principal, not by position, so removing one admin
+        touches only that admin; the alias keeps the names of stacks created before."""
+        grants: list[pulumi.Resource] = []
+        for i, principal, _kind, _subject in self._principals(ctx):
+            grants.append(
+                gcp.projects.IAMMember(
+                    f"{name}-admin-{admin_key(principal)}",
+                    project=project.project_id,
+                    role=ADMIN_IAM_ROLE,
+                    member=principal,
+                    opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-admin-{i}")]),
+                )
             )
+        return grants
+
+    def _admin_bindings(self, name: str, ctx: PlatformContext) -> None:
+        """A `cluster-admin` RBAC binding per admin in this cluster only. Group subjects work through
+        Google Groups for RBAC (`authenticatorGroupsConfig`, set when a group is listed)."""
+        for i, principal, kind, subject in self._principals(ctx):
             k8s.rbac.v1.ClusterRoleBinding(
-                f"{name}-admin-{i}",
+                f"{name}-admin-{admin_key(principal)}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"ml-platform:admin-{i}",
+                    name=f"ml-platform:admin-{admin_key(principal)}",
                     labels={"app.kubernetes.io/managed-by": "pulumi", "ml-platform/stack": ctx.stack},
+                    annotations={"ml-platform/principal": principal},
                 ),
                 role_ref=k8s.rbac.v1.RoleRefArgs(
                     api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
@@ -355,5 +493,7 @@ class GkeCluster(pulumi.ComponentResource):
                 subjects=[
                     k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind=RBAC_KINDS[kind], name=subject)
                 ],
-                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=self.provider, aliases=[pulumi.Alias(name=f"{name}-admin-{i}")]
+                ),
             )

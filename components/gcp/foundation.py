@@ -4,7 +4,8 @@ Memorystore (the feature store's online store) and Workload Identity.
 Implements `components.foundation.Foundation`, the only thing the layers above see. Every resource
 goes through one explicit `gcp.Provider` (project + region); labels are set on each labelable
 resource explicitly (no provider `default_labels`), so the synthesized graph shows what the policy
-packs will read.
+packs will read. The APIs the foundation calls are enabled first, and every `gcp:` resource below it
+depends on the Service of its API (components/gcp/apis.py).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.context import PlatformContext
-from components.foundation import Foundation, IdentityAccess, IdentityBinding
+from components.foundation import DatabaseLogin, Foundation, IdentityAccess, IdentityBinding
+from components.gcp.apis import ProjectApis, stack_apis
+from components.gcp.binauthz import ImagePolicy
 from components.gcp.cache import OnlineStore
 from components.gcp.cluster import GkeCluster, service_account_id
 from components.gcp.database import Database
 from components.gcp.gpu_pool import GpuNodePool
 from components.gcp.kms import KmsKeys, ProjectInfo
 from components.gcp.network import Network
-from components.gcp.registry import Registry
+from components.gcp.registry import Registry, registry_url
 from components.gcp.storage import Buckets
 from components.gcp.worker_pool import WorkerNodePool
 
@@ -59,6 +62,8 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
     gateway_api_crds_managed = True  # the cluster's Gateway API channel (components.gcp.cluster) installs them
     workload_identity_endpoints = (("169.254.169.254/32", 80), ("169.254.169.252/32", 988))  # GKE metadata server
     project: ProjectInfo
+    apis: ProjectApis
+    image_policy: ImagePolicy | None
     keys: KmsKeys
     network: Network
     gke: GkeCluster
@@ -83,7 +88,17 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
             region=spec.region,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        child = pulumi.ResourceOptions(parent=self, providers={"gcp": provider})
+        self.apis = ProjectApis(
+            f"{name}-apis",
+            ctx,
+            spec.project,
+            stack_apis(ctx),
+            opts=pulumi.ResourceOptions(parent=self, providers={"gcp": provider}),
+        )
+        # Every gcp: resource created below (in any child component) waits for its API.
+        child = pulumi.ResourceOptions(
+            parent=self, providers={"gcp": provider}, transformations=[self.apis.transformation]
+        )
         invoke = pulumi.InvokeOptions(provider=provider, parent=self)
         self._invoke = invoke
         self._offerings: dict[tuple[str, str], bool] = {}
@@ -97,8 +112,21 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         zones = sorted(zones)[:az_count]
         cluster_name = ctx.prefix
 
-        self.keys = KmsKeys(f"{name}-kms", ctx, self.project, opts=child)
+        self.keys = KmsKeys(f"{name}-kms", ctx, self.project, self.apis, opts=child)
         self.network = Network(f"{name}-network", ctx, self.project, zones, opts=child)
+        # Binary Authorization: the project policy exists before a cluster that enforces it (prod).
+        self.image_policy = None
+        if ctx.prod:
+            self.image_policy = ImagePolicy(
+                f"{name}-image-policy",
+                ctx,
+                spec.project,
+                registries={
+                    r.name: registry_url(spec.region, spec.project, Registry.repository_id(ctx, r.name))
+                    for r in spec.repositories
+                },
+                opts=child,
+            )
         self.gke = GkeCluster(
             f"{name}-gke",
             ctx,
@@ -106,6 +134,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
             network=self.network,
             keys=self.keys,
             cluster_name=cluster_name,
+            image_policy=self.image_policy,
             opts=child,
         )
         self.pools = [
@@ -191,7 +220,7 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         name = f"wi-{namespace}-{service_account}"
         gsa = gcp.serviceaccount.Account(
             name,
-            account_id=service_account_id(f"wi-{namespace}-{service_account}", salt=ctx.stack),
+            account_id=self._account_id(namespace, service_account),
             project=project.project_id,
             display_name=f"{namespace}/{service_account}"[:100],
             description=f"Workload Identity of {namespace}/{service_account} in {ctx.stack}",
@@ -199,13 +228,18 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
         )
         member = pulumi.Output.concat("serviceAccount:", gsa.email)
         on_gsa = pulumi.ResourceOptions(parent=gsa)
-        gcp.serviceaccount.IAMMember(
-            f"{name}-wi",
-            service_account_id=gsa.name,
-            role=WORKLOAD_IDENTITY_USER,
-            member=workload_member(project.workload_pool, namespace, service_account),
-            opts=on_gsa,
-        )
+        # The `P.svc.id.goog` pool exists only once the project's first Workload Identity cluster does:
+        # before that, IAM refuses the member ("Identity Pool does not exist",
+        # terraform-google-modules/terraform-google-kubernetes-engine#916).
+        grants: list[pulumi.Resource] = [
+            gcp.serviceaccount.IAMMember(
+                f"{name}-wi",
+                service_account_id=gsa.name,
+                role=WORKLOAD_IDENTITY_USER,
+                member=workload_member(project.workload_pool, namespace, service_account),
+                opts=pulumi.ResourceOptions(parent=gsa, depends_on=[self.gke.cluster]),
+            )
+        ]
         for i, grant in enumerate(access.buckets):
             bucket = self.storage.buckets[grant.bucket]
             prefix = grant.prefix.strip("/")
@@ -217,33 +251,52 @@ class GcpFoundation(pulumi.ComponentResource, Foundation):
                     expression=prefix_condition(bucket.physical_name, prefix),
                 )
             digest = hashlib.sha256(f"{grant.bucket}/{prefix}/{grant.mode}".encode()).hexdigest()[:6]
-            gcp.storage.BucketIAMMember(
-                f"{name}-{grant.bucket}-{i}-{digest}",
-                bucket=bucket.bucket.name,
-                role=BUCKET_ROLES[grant.mode],
-                member=member,
-                condition=condition,
-                opts=on_gsa,
+            grants.append(
+                gcp.storage.BucketIAMMember(
+                    f"{name}-{grant.bucket}-{i}-{digest}",
+                    bucket=bucket.bucket.name,
+                    role=BUCKET_ROLES[grant.mode],
+                    member=member,
+                    condition=condition,
+                    opts=on_gsa,
+                )
             )
         for i, secret in enumerate(access.secrets):
             # Exactly this secret, read-only (payload access); nothing project-wide.
-            gcp.secretmanager.SecretIamMember(
-                f"{name}-secret-{i}",
-                project=project.project_id,
-                secret_id=secret,
-                role=SECRET_ACCESSOR,
-                member=member,
-                opts=on_gsa,
+            grants.append(
+                gcp.secretmanager.SecretIamMember(
+                    f"{name}-secret-{i}",
+                    project=project.project_id,
+                    secret_id=secret,
+                    role=SECRET_ACCESSOR,
+                    member=member,
+                    opts=on_gsa,
+                )
             )
         if access.registry_pull:
             for repo_name, repo in self.registry.repositories.items():
-                self.registry.grant_reader(f"{name}-pull-{repo_name}", repo, member)
+                grants.append(self.registry.grant_reader(f"{name}-pull-{repo_name}", repo, member))
+        if access.database:
+            # IAM database authentication: this identity is a Cloud SQL user (components/gcp/database.py)
+            grants += self.db.iam_user(name, gsa.email, on_gsa)
+        # The annotation carries every grant as a dependency: the Kubernetes service account, and the
+        # pods that run as it, come after the identity can do what it is bound for.
+        annotations = pulumi.Output.all(gsa.email, *[g.urn for g in grants]).apply(lambda a: {ANNOTATION: a[0]})
         return IdentityBinding(
             namespace=namespace,
             service_account=service_account,
             principal=gsa.email,
-            annotations=gsa.email.apply(lambda email: {ANNOTATION: email}),
+            annotations=annotations,
         )
+
+    def _account_id(self, namespace: str, service_account: str) -> str:
+        return service_account_id(f"wi-{namespace}-{service_account}", salt=self._ctx.stack)
+
+    def database_login(self, namespace: str, service_account: str) -> DatabaseLogin:
+        """The Cloud SQL IAM user of `namespace/service_account`'s Google service account, through the
+        Cloud SQL Auth Proxy sidecar: no password exists."""
+        email = self.project.service_account_email(self._account_id(namespace, service_account))
+        return self.db.login(email)
 
     def secret_store_provider(self, service_account: str) -> dict[str, Any]:
         """Secret Manager of the stack's project; ESO exchanges a token of `service_account` through

@@ -34,6 +34,21 @@ from components.gcp.kms import KmsKeys
 from infra.config import Capacity, GpuPoolSpec
 
 DRIVER_VERSION = "LATEST"
+# Machine series whose disks must be Hyperdisk: A3 Ultra (H200) and A4/A4X (B200/GB200) support no
+# Persistent Disk type (Compute Engine "Accelerator-optimized machine family", supported disk types),
+# so a pd-ssd or pd-balanced boot disk is refused when the node pool is created.
+HYPERDISK_ONLY = ("a3-ultragpu-", "a4-highgpu-", "a4x-highgpu-")
+
+
+def boot_disk_type(machine: str, purpose: str) -> str:
+    """The boot disk type of a GPU node: Hyperdisk Balanced where the machine takes nothing else,
+    otherwise SSD persistent disk for training (multi-GB CUDA images: pull time is GPU time) and
+    balanced persistent disk for the rest."""
+    if machine.startswith(HYPERDISK_ONLY):
+        return "hyperdisk-balanced"
+    return "pd-ssd" if purpose == "training" else "pd-balanced"
+
+
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 # A reservation in this project (`name`) or a shared one (`projects/OWNER/reservations/name`).
 _RESERVATION = re.compile(r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -118,8 +133,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 spot=pool.capacity is Capacity.spot,
                 reservation_affinity=reservation_affinity(pool),
                 disk_size_gb=pool.disk_size_gb,
-                # Multi-GB CUDA images: pull time is GPU time. Training pools get SSD persistent disk.
-                disk_type="pd-ssd" if pool.purpose == "training" else "pd-balanced",
+                disk_type=boot_disk_type(machine.name, pool.purpose),
                 boot_disk_kms_key=keys.key_id("disk"),
                 image_type="COS_CONTAINERD",
                 gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),

@@ -3,9 +3,16 @@
 Each key is usable only by the Google service agent of the service that encrypts with it (GKE for
 application-layer secrets encryption, Compute Engine for node boot disks, Cloud Storage, Artifact
 Registry, Cloud SQL, Secret Manager, Memorystore), never by people or workloads: a reader of a bucket needs no
-KMS permission, the storage service agent decrypts for it. Service agents that Google creates only
-on first use (Cloud SQL, Artifact Registry, Secret Manager) are created explicitly with
-`gcp.projects.ServiceIdentity` so the key grant never races the agent's creation.
+KMS permission, the storage service agent decrypts for it. IAM refuses a grant to an agent that does not
+exist yet, so each grant comes after whatever creates its agent:
+* Cloud SQL, Artifact Registry, Secret Manager: created only on first use, so created explicitly with
+  `gcp.projects.ServiceIdentity` (generateServiceIdentity);
+* Cloud Storage: created lazily too, and not by generateServiceIdentity; Cloud Storage's
+  `projects.serviceAccount.get` creates it, which is what `gcp.storage.get_project_service_account`
+  calls (its provider docs: "ensures it exists prior to any API operations which demand its existence").
+  The grant's member comes from that lookup, run after the Storage API is enabled;
+* GKE, Compute Engine, Memorystore: created when their API is enabled, so the grant depends on the
+  `gcp.projects.Service` of that API (components/gcp/apis.py).
 
 Key rings and keys cannot be deleted in Cloud KMS (only their versions are destroyed, after
 `destroy_scheduled_duration`); in prod they are also `protect`ed. Re-creating a destroyed stack with
@@ -20,6 +27,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.context import PlatformContext
+from components.gcp.apis import ProjectApis
 
 ROTATION_PERIOD = "7776000s"  # 90 days
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -47,6 +55,8 @@ AGENT_DOMAINS: dict[str, str] = {
 }
 # Agents that only exist after the first API call that needs them: created explicitly.
 LAZY_AGENTS = ("artifactregistry.googleapis.com", "sqladmin.googleapis.com", "secretmanager.googleapis.com")
+# The Cloud Storage agent: obtained (and so created) through Cloud Storage's own API.
+STORAGE = "storage.googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class KmsKeys(pulumi.ComponentResource):
         name: str,
         ctx: PlatformContext,
         project: ProjectInfo,
+        apis: ProjectApis,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ml-platform:gcp:KmsKeys", name, None, opts)
@@ -99,6 +110,12 @@ class KmsKeys(pulumi.ComponentResource):
                 opts=child,
             )
             agents[service] = identity.email
+        # The lookup's output carries the Storage API's Service as a dependency into the grant.
+        gcs = gcp.storage.get_project_service_account_output(
+            project=project.project_id,
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=apis.after(STORAGE)),
+        )
+        agents[STORAGE] = gcs.email_address
         self.keys, self.grants = {}, {}
         for purpose, service in PURPOSES.items():
             if purpose == "cache" and not ctx.spec.feature_store.enabled:
@@ -117,12 +134,14 @@ class KmsKeys(pulumi.ComponentResource):
                 opts=ctx.stateful(pulumi.ResourceOptions(parent=self.ring)),
             )
             agent = agents.get(service) or pulumi.Output.from_input(project.agent(service))
+            # An agent created by enabling its API exists once that API's Service does.
+            enabled = [] if service in agents else apis.after(service)
             self.grants[purpose] = gcp.kms.CryptoKeyIAMMember(
                 f"{name}-{purpose}-agent",
                 crypto_key_id=key.id,
                 role=ENCRYPTER_DECRYPTER,
                 member=pulumi.Output.concat("serviceAccount:", agent),
-                opts=pulumi.ResourceOptions(parent=key),
+                opts=pulumi.ResourceOptions(parent=key, depends_on=enabled),
             )
             self.keys[purpose] = key
         self.register_outputs({p: k.id for p, k in self.keys.items()})

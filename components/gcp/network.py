@@ -8,7 +8,9 @@ the rest of the internet. VPC flow logs are on the subnet. Nothing gets an exter
 Bring your own network: `network.existingVpcId` is the network's self-link or name and
 `existingPrivateSubnetIds[0]` the subnet, which must already have the secondary ranges named
 `pods` and `services`, Private Google Access, egress (Cloud NAT) and a private services access
-(VPC peering) range for Cloud SQL: nothing is created in a network the platform does not own.
+(VPC peering) range for Cloud SQL, and an ingress firewall rule from the control plane to the nodes on
+the admission-webhook ports (`components.gcp.cluster.WEBHOOK_PORTS`): nothing is created in a network
+the platform does not own.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class Network(pulumi.ComponentResource):
     services_range: str
     zones: list[str]
     owned: bool
+    # The node subnet's primary range (owned network only): GKE puts the private endpoint of a
+    # Private Service Connect control plane there, so control-plane traffic to nodes comes from it.
+    nodes_cidr: str | None
 
     def __init__(
         self,
@@ -58,6 +63,7 @@ class Network(pulumi.ComponentResource):
         self.zones = zones
         self.pods_range, self.services_range = PODS_RANGE, SERVICES_RANGE
 
+        self.nodes_cidr = None
         if net.existing_vpc_id:
             self.owned = False
             self.pods_range = net.existing_pods_range or PODS_RANGE
@@ -76,6 +82,7 @@ class Network(pulumi.ComponentResource):
         self.owned = True
         child = pulumi.ResourceOptions(parent=self)
         ranges = plan_ranges(net.cidr)
+        self.nodes_cidr = str(ranges["nodes"])
         vpc = gcp.compute.Network(
             f"{name}-vpc",
             name=ctx.prefix,

@@ -1,10 +1,16 @@
 """Artifact Registry Docker repositories for training and serving images.
 
 CMEK with the registry key, immutable tags (a tag names one image forever: what was evaluated is what
-is served), vulnerability scanning (inherited from the project's Container Scanning API), and
+is served), vulnerability scanning (inherited from the project's Container Scanning API, which the
+foundation enables), and
 cleanup policies equivalent to the ECR lifecycle: delete untagged images after
 `untaggedExpiryDays`, keep the newest `keepTaggedImages` versions and delete older ones. Nodes pull
 through a reader grant on these repositories only (no project-wide registry access).
+
+`urls[name]` is an image path, `<region>-docker.pkg.dev/<project>/<repository>/<name>`, to which a
+consumer appends `:<tag>`: Artifact Registry refuses an image directly under the repository
+(`.../<repository>:<tag>`), so the logical name is the image name, as in the stacks' examples
+(`.../mlp-gcp-prod-pipelines/pipelines:0.1.0`) and as ECR's repository URLs are on AWS.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ class Registry(pulumi.ComponentResource):
         self.repositories, self.urls = {}, {}
         self._project = project
         for spec in ctx.spec.repositories:
-            repo_id = f"{ctx.prefix}-{spec.name}"[:63]
+            repo_id = self.repository_id(ctx, spec.name)
             repo = gcp.artifactregistry.Repository(
                 f"{name}-{spec.name}",
                 repository_id=repo_id,
@@ -90,8 +96,15 @@ class Registry(pulumi.ComponentResource):
             for reader, member in readers.items():
                 self.grant_reader(f"{name}-{spec.name}-{reader}", repo, member)
             self.repositories[spec.name] = repo
-            self.urls[spec.name] = pulumi.Output.from_input(registry_url(project.region, project.project_id, repo_id))
+            self.urls[spec.name] = pulumi.Output.from_input(
+                f"{registry_url(project.region, project.project_id, repo_id)}/{spec.name}"
+            )
         self.register_outputs({"urls": self.urls})
+
+    @staticmethod
+    def repository_id(ctx: PlatformContext, name: str) -> str:
+        """The Artifact Registry repository id of the logical repository `name`."""
+        return f"{ctx.prefix}-{name}"[:63]
 
     def grant_reader(
         self, name: str, repo: gcp.artifactregistry.Repository, member: pulumi.Input[str]

@@ -6,8 +6,10 @@
   UID 65532 rather than the image's 1001 (UBI images run under any UID).
 * Registry: Feast's SQL registry in the `feast` schema of the platform database (`DatabaseRef`),
   served by `feast serve_registry` (gRPC, Service `feast-registry.feast.svc:6570`). Team pipelines,
-  notebooks and the feature server itself use it as a "remote" registry and never hold the database
-  password; only the registry server does. An init container creates the schema
+  notebooks and the feature server itself use it as a "remote" registry and never hold a database
+  login; only the registry server does, as `Foundation.database_login` says (AWS: the shared user and
+  its password; GCP: its own IAM identity through the Cloud SQL Auth Proxy sidecar, no password). An
+  init container creates the schema
   (`CREATE SCHEMA IF NOT EXISTS feast`, idempotent) with the image's own Python and psycopg; the
   registry's engine sets `search_path=feast`, so Feast creates its tables there on first start.
 * Online store: the foundation's managed Redis-compatible cache (`OnlineStoreRef`), TLS, AUTH token
@@ -29,10 +31,11 @@ The cache's AUTH token, substituted into Feast's comma-separated connection stri
 
 Identities, least privilege (the feature server runs the on-demand transformations any team
 registers, as Feast deserializes them; the registry server does not, it reads them `skip_udf`):
-* `feast-secrets`: no pod runs as it; the namespace's SecretStore reads as it exactly the database
-  password and the cache's AUTH token.
+* `feast-secrets`: no pod runs as it; the namespace's SecretStore reads as it exactly the cache's AUTH
+  token and, where the database login has one (AWS), the database password.
 * `feast` (feature server): read of `<datasets>/features/` only; it mounts the cache token only.
-* `feast-registry` (registry server): no cloud identity; it mounts the database password only.
+* `feast-registry` (registry server): it mounts the database password only (AWS); where the database
+  login is the workload's own IAM identity (GCP) it has that identity, with the database and nothing else.
 
 Network: default deny; in: the feature server (6566) and the registry (6570) from team namespaces,
 the registry also from the feature server, metrics (8000) from the monitoring namespace; out: DNS,
@@ -49,7 +52,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.foundation import LABEL_ROLE, BucketAccess, IdentityAccess, OnlineStoreRef
+from components.foundation import LABEL_ROLE, BucketAccess, DatabaseLogin, IdentityAccess, OnlineStoreRef
 from components.k8s import base
 from components.k8s.base import Image, ServicesContext
 from components.k8s.mlflow import team_namespaces
@@ -109,10 +112,10 @@ HEADER = (
 # --- feature_store.yaml ---------------------------------------------------------------------------------
 
 
-def registry_database_url(user: str, host: str, port: int, database: str) -> str:
-    """The SQL registry's SQLAlchemy URL (psycopg 3), TLS required, without a password: libpq reads it
-    from PGPASSWORD."""
-    return f"postgresql+psycopg://{user}@{host}:{int(port)}/{database}?sslmode=require"
+def registry_database_url(user: str, host: str, port: int, database: str, sslmode: str = "require") -> str:
+    """The SQL registry's SQLAlchemy URL (psycopg 3), TLS required (or a local proxy that encrypts),
+    without a password: libpq reads it from PGPASSWORD where there is one."""
+    return f"postgresql+psycopg://{user}@{host}:{int(port)}/{database}?sslmode={sslmode}"
 
 
 def online_connection_string(
@@ -183,19 +186,24 @@ def client_feature_store_yaml(svc: ServicesContext, online: OnlineStoreRef) -> p
     return pulumi.Output.all(online.host, online.port).apply(render)
 
 
+def registry_login(svc: ServicesContext) -> DatabaseLogin:
+    """How the registry server logs in to the platform database."""
+    return svc.foundation.database_login(NAMESPACE, REGISTRY_SA)
+
+
 def registry_feature_store_yaml(svc: ServicesContext, online: OnlineStoreRef) -> pulumi.Output[str]:
     """feature_store.yaml of the registry server: the SQL registry. The server never opens the online
     store (it serves metadata only), so the cache appears without a password."""
     project = svc.ctx.spec.feature_store.project
-    db = svc.foundation.database
+    login = registry_login(svc)
 
     def render(args: list[Any]) -> str:
-        db_host, db_port, cache_host, cache_port = args
-        url = registry_database_url(db.username, db_host, db_port, db.database)
+        db_user, db_host, db_port, cache_host, cache_port = args
+        url = registry_database_url(db_user, db_host, db_port, login.database, login.sslmode)
         conn = online_connection_string(cache_host, cache_port, tls=online.tls, password=False)
         return render_feature_store_yaml(project, sql_registry(url), conn)
 
-    return pulumi.Output.all(db.host, db.port, online.host, online.port).apply(render)
+    return pulumi.Output.all(login.username, login.host, login.port, online.host, online.port).apply(render)
 
 
 def _digest(text: str) -> str:
@@ -273,11 +281,15 @@ class FeatureStore(pulumi.ComponentResource):
             )
 
         # -- identities --------------------------------------------------------------------------------------
-        db = f.database
+        login = registry_login(svc)
+        password = login.password_secret
         self.secrets_identity = f.bind_identity(
             NAMESPACE,
             SECRETS_SA,
-            IdentityAccess(secrets=(db.password_secret, online.auth_secret), registry_pull=False),
+            IdentityAccess(
+                secrets=(online.auth_secret,) if password is None else (password, online.auth_secret),
+                registry_pull=False,
+            ),
         )
         self.identity = f.bind_identity(
             NAMESPACE,
@@ -287,9 +299,17 @@ class FeatureStore(pulumi.ComponentResource):
                 registry_pull=False,  # the image comes from quay.io, not the platform's registry
             ),
         )
+        # Without a password the registry's login is its own identity (IAM database authentication).
+        self.registry_identity = None
+        if password is None:
+            self.registry_identity = f.bind_identity(
+                NAMESPACE, REGISTRY_SA, IdentityAccess(database=True, registry_pull=False)
+            )
         secrets_sa = service_account(SECRETS_SA, self.secrets_identity.annotations)
         server_sa = service_account(SERVER_SA, self.identity.annotations)
-        registry_sa = service_account(REGISTRY_SA)
+        registry_sa = service_account(
+            REGISTRY_SA, self.registry_identity.annotations if self.registry_identity else None
+        )
 
         # -- secrets: the database password and the cache's AUTH token, from the cloud ----------------------
         store = secrets.store(
@@ -300,14 +320,18 @@ class FeatureStore(pulumi.ComponentResource):
             component=COMPONENT,
         )
         after_store = pulumi.ResourceOptions(parent=self, depends_on=[store])
-        db_secret = secrets.sync(
-            f"{name}-db",
-            NAMESPACE,
-            DB_SECRET,
-            {"password": f.secret_remote_ref(db.password_secret, db.password_property)},
-            after_store,
-            component=COMPONENT,
-        )
+        db_secrets = []
+        if password is not None:
+            db_secrets.append(
+                secrets.sync(
+                    f"{name}-db",
+                    NAMESPACE,
+                    DB_SECRET,
+                    {"password": f.secret_remote_ref(password, login.password_property)},
+                    after_store,
+                    component=COMPONENT,
+                )
+            )
         online_secret = secrets.sync(
             f"{name}-online-store",
             NAMESPACE,
@@ -430,19 +454,20 @@ class FeatureStore(pulumi.ComponentResource):
             )
 
         # -- the registry server ------------------------------------------------------------------------------
-        db_port = pulumi.Output.from_input(db.port).apply(lambda p: str(int(p)))
+        db_port = pulumi.Output.from_input(login.port).apply(lambda p: str(int(p)))
+        db_password = [] if password is None else [env_secret("PGPASSWORD", DB_SECRET)]
         schema_init = k8s.core.v1.ContainerArgs(
             name="create-schema",
             image=IMAGE.ref,
             image_pull_policy="IfNotPresent",
             command=["python", "-c", CREATE_SCHEMA],
             env=[
-                k8s.core.v1.EnvVarArgs(name="PGHOST", value=db.host),
+                k8s.core.v1.EnvVarArgs(name="PGHOST", value=login.host),
                 k8s.core.v1.EnvVarArgs(name="PGPORT", value=db_port),
-                k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=db.database),
-                k8s.core.v1.EnvVarArgs(name="PGUSER", value=db.username),
-                env_secret("PGPASSWORD", DB_SECRET),
-                k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value="require"),
+                k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=login.database),
+                k8s.core.v1.EnvVarArgs(name="PGUSER", value=login.username),
+                *db_password,
+                k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value=login.sslmode),
                 k8s.core.v1.EnvVarArgs(name="PGCONNECT_TIMEOUT", value="10"),
                 k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
             ],
@@ -460,7 +485,7 @@ class FeatureStore(pulumi.ComponentResource):
             command=["feast"],
             args=["--chdir", CONFIG_DIR, "serve_registry", "--port", str(REGISTRY_PORT)],
             ports=[k8s.core.v1.ContainerPortArgs(name="grpc", container_port=REGISTRY_PORT, protocol="TCP")],
-            env=[env_secret("PGPASSWORD", DB_SECRET), k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
+            env=[*db_password, k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "100m", "memory": "512Mi"}, limits={"memory": "1Gi"}
             ),
@@ -492,10 +517,10 @@ class FeatureStore(pulumi.ComponentResource):
                     ),
                 ],
                 REGISTRY_LABELS,
-                init=[schema_init],
+                init=[*login.sidecars, schema_init],  # a database proxy first: the schema init uses it
             ),
             registry_yaml,
-            [ns, registry_sa, db_secret, registry_config],
+            [ns, registry_sa, *db_secrets, registry_config],
         )
         k8s.core.v1.Service(
             f"{name}-registry-service",
@@ -620,6 +645,7 @@ class FeatureStore(pulumi.ComponentResource):
     ) -> None:
         np = k8s.networking.v1
         f = svc.foundation
+        login = registry_login(svc)
         teams = np.NetworkPolicyPeerArgs(namespace_selector=team_namespaces())
         server_pods = np.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=SERVER_LABELS))
         registry_pods = np.NetworkPolicyPeerArgs(
@@ -658,11 +684,19 @@ class FeatureStore(pulumi.ComponentResource):
             # the database / cache: private endpoints whose addresses the program cannot pin here
             return [np.NetworkPolicyPortArgs(port=pulumi.Output.from_input(port).apply(int), protocol="TCP")]
 
-        policy(
-            "feast-registry-egress",
-            REGISTRY_LABELS,
-            egress=[base.dns_egress(), np.NetworkPolicyEgressRuleArgs(ports=port_of(f.database.port))],
-        )
+        registry_out = [
+            base.dns_egress(),
+            # the database (GCP: the Auth Proxy to the instance's 3307 and the Cloud SQL Admin API)
+            np.NetworkPolicyEgressRuleArgs(ports=[p for port in login.egress_ports for p in port_of(port)]),
+        ]
+        if login.password_secret is None:  # the registry's own identity logs in: its token endpoint
+            for cidr, port in f.workload_identity_endpoints:
+                registry_out.append(
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=cidr))], ports=base.ports(port)
+                    )
+                )
+        policy("feast-registry-egress", REGISTRY_LABELS, egress=registry_out)
         server_out = [
             base.dns_egress(),
             np.NetworkPolicyEgressRuleArgs(to=[registry_pods], ports=base.ports(REGISTRY_PORT)),

@@ -4,11 +4,11 @@
   the `-full` variant (published since MLflow 3.9) adds the PostgreSQL drivers (psycopg2, psycopg),
   boto3, google-cloud-storage and the `auth` extra, which is exactly what this server needs, so the
   platform builds no image of its own.
-* Backend store: the foundation's PostgreSQL (`DatabaseRef`): host, port, database and user in the
-  URI, `sslmode=require`, and no password in it: libpq reads `PGPASSWORD`, which comes only from the
-  Kubernetes Secret `mlflow-db`, synced by External Secrets from the cloud secret manager (AWS: the
-  RDS-managed master secret, JSON field `password`; GCP: the Secret Manager secret whose value is
-  the password) through the `mlflow` service account's workload identity.
+* Backend store: the foundation's PostgreSQL, logged in to as `Foundation.database_login` says: host,
+  port, database and user in the URI and no password in it. AWS: TLS to RDS, libpq reads `PGPASSWORD`
+  from the Kubernetes Secret `mlflow-db`, synced by External Secrets from the RDS-managed master secret
+  (JSON field `password`) through the `mlflow` service account's workload identity. GCP: IAM database
+  authentication as that identity through the Cloud SQL Auth Proxy sidecar, and no password at all.
 * Artifacts: `--serve-artifacts` with `--artifacts-destination` = the `models` bucket (clients
   never need bucket credentials); the server reaches the bucket as the same identity, read-write
   on that bucket and nothing else. A team's experiments should set `artifact_location`
@@ -33,7 +33,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.foundation import LABEL_ROLE, BucketAccess, IdentityAccess
+from components.foundation import LABEL_ROLE, BucketAccess, DatabaseLogin, IdentityAccess
 from components.k8s import base
 from components.k8s.base import Image, ServicesContext
 from components.k8s.secrets import ExternalSecrets
@@ -62,30 +62,35 @@ def service_url() -> str:
     return f"http://{NAME}.{NAMESPACE}.svc.cluster.local:{PORT}"
 
 
-def backend_uri() -> str:
-    """The store URI, from the container's environment: no password (libpq reads PGPASSWORD)."""
-    return "postgresql+psycopg2://$(DB_USER)@$(DB_HOST):$(DB_PORT)/$(DB_NAME)?sslmode=require"
+def backend_uri(sslmode: str = "require") -> str:
+    """The store URI, from the container's environment: no password (libpq reads PGPASSWORD, if any)."""
+    return f"postgresql+psycopg2://$(DB_USER)@$(DB_HOST):$(DB_PORT)/$(DB_NAME)?sslmode={sslmode}"
+
+
+def database_login(svc: ServicesContext) -> DatabaseLogin:
+    return svc.foundation.database_login(NAMESPACE, SERVICE_ACCOUNT)
 
 
 def auth_config(svc: ServicesContext) -> pulumi.Output[str]:
     """basic_auth.ini: the user store in the same database; the admin password comes from the
     environment (MLFLOW_AUTH_ADMIN_PASSWORD), never from this file."""
-    db = svc.foundation.database
+    login = database_login(svc)
 
     def render(args: list[Any]) -> str:
-        host, port = args
+        user, host, port = args
         return "\n".join(
             [
                 "[mlflow]",
                 f"default_permission = {svc.spec.mlflow.default_permission}",
-                f"database_uri = postgresql+psycopg2://{db.username}@{host}:{int(port)}/{db.database}?sslmode=require",
+                f"database_uri = postgresql+psycopg2://{user}@{host}:{int(port)}/{login.database}"
+                f"?sslmode={login.sslmode}",
                 f"admin_username = {ADMIN_USER}",
                 "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
                 "",
             ]
         )
 
-    return pulumi.Output.all(db.host, db.port).apply(render)
+    return pulumi.Output.all(login.username, login.host, login.port).apply(render)
 
 
 def allowed_hosts() -> str:
@@ -102,7 +107,7 @@ def server_args(svc: ServicesContext, monitoring: Any) -> list[str]:
         "--host=0.0.0.0",
         f"--port={PORT}",
         f"--workers={WORKERS}",
-        f"--backend-store-uri={backend_uri()}",
+        f"--backend-store-uri={backend_uri(database_login(svc).sslmode)}",
         "--serve-artifacts",
         "--artifacts-destination=$(ARTIFACTS_DESTINATION)",
         "--app-name=basic-auth",
@@ -114,18 +119,23 @@ def server_args(svc: ServicesContext, monitoring: Any) -> list[str]:
 
 
 def _env(svc: ServicesContext, monitoring: Any) -> list[k8s.core.v1.EnvVarArgs]:
-    db = svc.foundation.database
+    login = database_login(svc)
 
     def secret(name: str, key: str) -> k8s.core.v1.EnvVarSourceArgs:
         return k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=name, key=key))
 
+    password = (
+        [k8s.core.v1.EnvVarArgs(name="PGPASSWORD", value_from=secret(DB_SECRET, "password"))]
+        if login.password_secret is not None
+        else []
+    )
     env = [
-        k8s.core.v1.EnvVarArgs(name="DB_HOST", value=db.host),
-        k8s.core.v1.EnvVarArgs(name="DB_PORT", value=pulumi.Output.from_input(db.port).apply(lambda p: str(int(p)))),
-        k8s.core.v1.EnvVarArgs(name="DB_NAME", value=db.database),
-        k8s.core.v1.EnvVarArgs(name="DB_USER", value=db.username),
-        k8s.core.v1.EnvVarArgs(name="PGPASSWORD", value_from=secret(DB_SECRET, "password")),
-        k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value="require"),
+        k8s.core.v1.EnvVarArgs(name="DB_HOST", value=login.host),
+        k8s.core.v1.EnvVarArgs(name="DB_PORT", value=pulumi.Output.from_input(login.port).apply(lambda p: str(int(p)))),
+        k8s.core.v1.EnvVarArgs(name="DB_NAME", value=login.database),
+        k8s.core.v1.EnvVarArgs(name="DB_USER", value=login.username),
+        *password,
+        k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value=login.sslmode),
         k8s.core.v1.EnvVarArgs(name="ARTIFACTS_DESTINATION", value=svc.foundation.buckets["models"].uri),
         k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_CONFIG_PATH", value=AUTH_CONFIG_PATH),
         k8s.core.v1.EnvVarArgs(name="MLFLOW_AUTH_ADMIN_USERNAME", value_from=secret(AUTH_SECRET, "admin-username")),
@@ -178,14 +188,15 @@ class ModelRegistry(pulumi.ComponentResource):
                 name=obj, namespace=NAMESPACE, labels=labels, annotations=svc.annotations()
             )
 
-        # -- identity: the models bucket read-write and the database password, nothing else ----------
-        db = f.database
+        # -- identity: the models bucket read-write and the database login, nothing else --------------
+        login = database_login(svc)
         self.identity = f.bind_identity(
             NAMESPACE,
             SERVICE_ACCOUNT,
             IdentityAccess(
                 buckets=(BucketAccess(bucket="models", mode="read-write"),),
-                secrets=(db.password_secret,),
+                secrets=() if login.password_secret is None else (login.password_secret,),
+                database=True,
                 registry_pull=False,  # the image comes from ghcr.io, not the platform's registry
             ),
         )
@@ -206,14 +217,18 @@ class ModelRegistry(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[sa]),
             component=component,
         )
-        db_secret = secrets.sync(
-            f"{name}-db",
-            NAMESPACE,
-            DB_SECRET,
-            {"password": f.secret_remote_ref(db.password_secret, db.password_property)},
-            pulumi.ResourceOptions(parent=self, depends_on=[store]),
-            component=component,
-        )
+        db_secrets = []
+        if login.password_secret is not None:
+            db_secrets.append(
+                secrets.sync(
+                    f"{name}-db",
+                    NAMESPACE,
+                    DB_SECRET,
+                    {"password": f.secret_remote_ref(login.password_secret, login.password_property)},
+                    pulumi.ResourceOptions(parent=self, depends_on=[store]),
+                    component=component,
+                )
+            )
         auth_secret = secrets.generate(
             f"{name}-auth",
             NAMESPACE,
@@ -281,6 +296,7 @@ class ModelRegistry(pulumi.ComponentResource):
                         service_account_name=SERVICE_ACCOUNT,
                         automount_service_account_token=False,
                         security_context=base.restricted_pod_security(UID),
+                        init_containers=list(login.sidecars) or None,  # e.g. the database proxy
                         containers=[container],
                         volumes=[
                             k8s.core.v1.VolumeArgs(
@@ -298,7 +314,7 @@ class ModelRegistry(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, sa, db_secret, auth_secret, config]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, sa, *db_secrets, auth_secret, config]),
         )
         k8s.core.v1.Service(
             f"{name}-service",
@@ -363,8 +379,14 @@ class ModelRegistry(pulumi.ComponentResource):
         )
         egress = [
             base.dns_egress(),
-            # The database: RDS endpoint / Cloud SQL private IP, addresses the program cannot pin here.
-            np.NetworkPolicyEgressRuleArgs(ports=base.ports(POSTGRES_PORT)),
+            # The database (RDS endpoint; GCP: the Auth Proxy to the instance's 3307 and the Cloud SQL
+            # Admin API), addresses the program cannot pin here.
+            np.NetworkPolicyEgressRuleArgs(
+                ports=[
+                    np.NetworkPolicyPortArgs(port=pulumi.Output.from_input(p).apply(int), protocol="TCP")
+                    for p in login.egress_ports
+                ]
+            ),
             # The object store and the cloud's token/KMS endpoints.
             np.NetworkPolicyEgressRuleArgs(ports=base.ports(HTTPS)),
         ]

@@ -53,7 +53,8 @@ CERT_MANAGER_IMAGES = {
 }
 ENVOY_GATEWAY_IMAGE = Image("docker.io/envoyproxy/gateway", ENVOY_GATEWAY_VERSION)
 KSERVE_IMAGES = {
-    component: Image(f"kserve/{component}", KSERVE_VERSION)
+    # the registry named: GKE's Binary Authorization allowlist matches full image names
+    component: Image(f"docker.io/kserve/{component}", KSERVE_VERSION)
     for component in ("kserve-controller", "agent", "router", "storage-initializer")
 }
 

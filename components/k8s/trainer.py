@@ -23,7 +23,7 @@ IMAGE = Image("ghcr.io/kubeflow/trainer/trainer-controller-manager", "v2.3.0")
 API = "trainer.kubeflow.org/v1alpha1"
 RUNTIME = "torch-distributed"
 # The default image of the runtime: a TrainJob normally overrides it with the team's training image.
-TORCH_IMAGE = Image("pytorch/pytorch", "2.10.0-cuda12.8-cudnn9-runtime")
+TORCH_IMAGE = Image("docker.io/pytorch/pytorch", "2.10.0-cuda12.8-cudnn9-runtime")  # full name: Binary Authorization
 NODE_CONTAINER = "node"  # the Trainer injects torchrun's PET_* environment into this container
 MAX_RESTARTS = 5  # JobSet restarts after a lost node (spot interruption); training resumes from checkpoint
 SHM_SIZE = "16Gi"

@@ -158,6 +158,7 @@ DEFAULT_REGISTRIES = [
     "docker.io/grafana/*",
     "docker.io/kserve/*",
     "docker.io/pytorch/*",  # the Trainer runtime's default image (TrainJobs override it)
+    "gcr.io/cloud-sql-connectors/*",  # the Cloud SQL Auth Proxy sidecar of IAM database logins (GCP)
 ]
 FLOATING_TAGS = ["latest", "main", "master", "nightly", "edge", "stable"]
 SOCKET_PATHS = ("/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
