@@ -217,6 +217,47 @@ RETENTION_VALUES = ResourceRule(
 )
 
 
+# --- what a destroy does to more than the stack -----------------------------------------------------------
+
+
+def _destroy_safe(target: Target) -> Iterator[str]:
+    if target.type == "gcp:projects/service:Service":
+        if target.get("disableOnDestroy") is not False:
+            yield (
+                f"disables {target.get('service')} for the whole project on `pulumi destroy` (the provider's default):"
+                " anything else in the project using it breaks, and the disable fails while dependants remain; set "
+                "disable_on_destroy=False"
+            )
+    elif target.type == "gcp:servicenetworking/connection:Connection" and target.get("deletionPolicy") not in (
+        "ABANDON",
+        "REMOVE_PEERING",
+    ):
+        yield (
+            "deletes the private services connection on destroy, which Service Networking refuses while a producer "
+            "(Cloud SQL, Memorystore) is still being torn down: set deletion_policy='REMOVE_PEERING' (or ABANDON)"
+        )
+
+
+DESTROY_SAFE = ResourceRule(
+    name="deploy-destroy-scoped-to-the-stack",
+    description=(
+        "Destroying the stack removes only what it created: no project-wide API disable, no refused peering delete."
+    ),
+    remediation=(
+        "gcp.projects.Service(disable_on_destroy=False); gcp.servicenetworking.Connection(deletion_policy="
+        "'REMOVE_PEERING')."
+    ),
+    severity=MEDIUM,
+    framework=ml_platform(
+        "MLP-DEPLOY-16",
+        "pulumi-gcp projects.Service disable_on_destroy (default true); servicenetworking.Connection deletion_policy",
+    ),
+    types=["gcp:projects/service:Service", "gcp:servicenetworking/connection:Connection"],
+    check=_destroy_safe,
+    tags=["deploy", "values", "destroy"],
+)
+
+
 # --- placeholders ---------------------------------------------------------------------------------------
 
 # The example account ids of the AWS documentation; the documentation address ranges (RFC 5737);
@@ -284,5 +325,6 @@ RULES: list[ResourceRule | StackRule] = [
     SQL_USER_PASSWORD,
     NAME_LENGTHS,
     RETENTION_VALUES,
+    DESTROY_SAFE,
     NO_PLACEHOLDERS,
 ]
