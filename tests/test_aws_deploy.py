@@ -119,13 +119,17 @@ def test_private_endpoint_admits_https_from_the_vpc_by_default(prod):
     assert "Kubernetes API" in rule["description"]
 
 
-def test_private_access_cidrs_get_one_rule_each():
+def test_private_access_cidrs_get_one_rule_each_named_by_cidr(prod):
+    """Listing the VPC's CIDR explicitly keeps the default's rule (same name): a renamed twin would be
+    created before the old one is deleted, and EC2 refuses a duplicate rule."""
     p = raw_platform("aws-prod")
     p["cluster"]["privateAccessCidrs"] = ["10.60.0.0/16", "10.200.0.0/20"]
     syn = synth_platform(p, "aws-prod")
     rules = {r["cidrIpv4"]: r for r in api_rules(syn)}
     assert set(rules) == {"10.60.0.0/16", "10.200.0.0/20"}
     assert all(r["fromPort"] == r["toPort"] == 443 and r["description"].endswith(c) for c, r in rules.items())
+    names = {r.name for r in syn.of_type(INGRESS)} - {r.name for r in prod.of_type(INGRESS)}
+    assert names == {"mlp-aws-eks-api-10-200-0-0-20"}
 
 
 def test_private_access_defaults_to_an_existing_vpc_cidr():

@@ -235,16 +235,20 @@ class EksCluster(pulumi.ComponentResource):
 
         # Private endpoint: the control plane's ENIs carry the cluster security group, which admits only
         # itself (nodes, pods). A deploy runner, bastion or VPN elsewhere in the network needs HTTPS in.
-        private_cidrs = [str(c) for c in spec.private_access_cidrs] if spec.private_access_cidrs is not None else None
-        for cidr in private_cidrs if private_cidrs is not None else [None]:
+        # Rules are named by CIDR (the default, the VPC's, too): listing the VPC's CIDR explicitly later
+        # changes nothing, where a renamed rule would be created before its twin is deleted (a duplicate).
+        private_cidrs = (
+            [str(c) for c in spec.private_access_cidrs] if spec.private_access_cidrs is not None else [network.cidr]
+        )
+        for cidr in private_cidrs:
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-api-{cidr.replace('.', '-').replace('/', '-') if cidr else 'vpc'}",
+                f"{name}-api-{cidr.replace('.', '-').replace('/', '-')}",
                 security_group_id=self.security_group_id,
-                cidr_ipv4=cidr if cidr else network.vpc_cidr,
+                cidr_ipv4=cidr,
                 ip_protocol="tcp",
                 from_port=443,
                 to_port=443,
-                description=f"Kubernetes API (private endpoint) from {cidr or 'the VPC'}",
+                description=f"Kubernetes API (private endpoint) from {cidr}",
                 tags=ctx.tags(),
                 opts=unprotected,
             )

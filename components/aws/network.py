@@ -47,6 +47,7 @@ def plan_subnets(
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     vpc_cidr: pulumi.Output[str]
+    cidr: str  # the VPC's (primary) CIDR, known before anything is created
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
     availability_zones: list[str]
@@ -66,9 +67,10 @@ class Network(pulumi.ComponentResource):
 
         source = f"stacks/Pulumi.{ctx.stack}.yaml"
         if net.existing_vpc_id:
-            vpc = aws.ec2.get_vpc_output(id=net.existing_vpc_id, opts=pulumi.InvokeOptions(parent=self))
+            vpc = aws.ec2.get_vpc(id=net.existing_vpc_id, opts=pulumi.InvokeOptions(parent=self))
             self.vpc_id = pulumi.Output.from_input(net.existing_vpc_id)
-            self.vpc_cidr = vpc.cidr_block
+            self.cidr = vpc.cidr_block
+            self.vpc_cidr = pulumi.Output.from_input(vpc.cidr_block)
             for i, subnet_id in enumerate(net.existing_private_subnet_ids):
                 subnet = aws.ec2.get_subnet(id=subnet_id, opts=pulumi.InvokeOptions(parent=self))
                 if subnet.availability_zone_id in EKS_REFUSED_ZONE_IDS:
@@ -106,7 +108,7 @@ class Network(pulumi.ComponentResource):
             tags=ctx.tags(Name=ctx.prefix),
             opts=child,
         )
-        self.vpc_id, self.vpc_cidr = vpc.id, vpc.cidr_block
+        self.vpc_id, self.vpc_cidr, self.cidr = vpc.id, vpc.cidr_block, str(net.cidr)
         vpc_opts = pulumi.ResourceOptions(parent=vpc)
 
         # No rules at all: nothing may silently fall back to the default group.
