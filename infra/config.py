@@ -35,10 +35,10 @@ CONFIG_KEY = f"{PROJECT}:platform"
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
 
 # Kubernetes minor versions in standard support on the managed services (EKS: 14 months from
-# release; 1.34 ends 2026-12-02, 1.35 ends 2027-03-27). Extended support costs 6x per cluster hour,
+# release; 1.34 ended 2026-12-02, 1.35 ends 2027-03-27). Extended support costs 6x per cluster hour,
 # so the platform only offers versions in standard support and pins the upgrade policy to STANDARD.
 SUPPORTED_KUBERNETES_VERSIONS: dict[str, tuple[str, ...]] = {
-    "aws": ("1.34", "1.35", "1.36"),
+    "aws": ("1.35", "1.36"),
     "gcp": ("1.34", "1.35", "1.36"),
 }
 DEFAULT_KUBERNETES_VERSION = "1.35"
@@ -54,6 +54,16 @@ DATABASE_CLASSES: dict[str, dict[str, str]] = {
     "gcp": {"small": "db-custom-2-7680", "medium": "db-custom-4-15360", "large": "db-custom-8-30720"},
 }
 REQUIRED_BUCKETS = ("datasets", "artifacts", "models", "logs")
+AWS_ACCESS_LOG_BUCKET = "s3-access"  # the S3 server access logs' bucket (components/aws/storage.py)
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy rejects any other value).
+CLOUDWATCH_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+# A node label that promises a GPU network fabric (EFA on AWS, GPUDirect-TCPX on GCP). Neither foundation
+# builds one (EFA interfaces, a cluster placement group and the EFA device plugin; GPUDirect's extra node
+# networks and NCCL plugin), so no pool may carry it: the label would promise what the nodes lack.
+LABEL_FABRIC = "ml-platform/fabric"
 DEFAULT_REPOSITORIES = ("training", "serving")
 
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
@@ -75,9 +85,6 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(_email)]
-
-
-LABEL_FABRIC = "ml-platform/fabric"  # a GPU interconnect a pool claims to have
 
 
 class ConfigError(Exception):
@@ -173,11 +180,22 @@ class ClusterSpec(_Model):
     endpoint_access: Literal["private", "public-and-private"] | None = Field(
         default=None, description="default: prod private, else public-and-private limited to allowedCidrs"
     )
-    allowed_cidrs: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    allowed_cidrs: list[ipaddress.IPv4Network] = Field(
+        default_factory=list, description="who may reach the public endpoint (public-and-private only)"
+    )
+    private_access_cidrs: list[ipaddress.IPv4Network] | None = Field(
+        default=None,
+        description="AWS: networks allowed to the private endpoint (HTTPS to the cluster security group), e.g. "
+        "the deploy runner's subnets or a VPN range; default: the VPC's CIDR",
+    )
     admin_principals: list[str] = Field(
         default_factory=list, description="IAM role/user ARNs given cluster-admin through access entries"
     )
-    creator_admin: bool = Field(default=True, description="grant the identity running `pulumi up` admin")
+    creator_admin: bool = Field(
+        default=True,
+        description="AWS: also give the identity running `pulumi up` cluster-admin (an access entry, skipped "
+        "when that identity is one of adminPrincipals)",
+    )
     log_retention_days: int = Field(default=90, ge=1)
     gke_security_group: str | None = Field(
         default=None,
@@ -185,10 +203,10 @@ class ClusterSpec(_Model):
         "`group:` adminPrincipals as members; default: gke-security-groups@ the first group's domain",
     )
 
-    @field_validator("allowed_cidrs")
+    @field_validator("allowed_cidrs", "private_access_cidrs")
     @classmethod
-    def _no_world(cls, cidrs: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
-        for cidr in cidrs:
+    def _no_world(cls, cidrs: list[ipaddress.IPv4Network] | None) -> list[ipaddress.IPv4Network] | None:
+        for cidr in cidrs or []:
             if cidr.prefixlen == 0:
                 raise ValueError("0.0.0.0/0 opens the Kubernetes API to the internet; list office/VPN ranges")
         return cidrs
@@ -200,6 +218,17 @@ class ClusterSpec(_Model):
             if not _AWS_ARN.match(arn) and not arn.startswith(("user:", "group:", "serviceAccount:")):
                 raise ValueError(f"'{arn}' is not an IAM role/user ARN (or a GCP 'user:'/'group:' member)")
         return arns
+
+
+class AccountSpec(_Model):
+    """AWS: account-wide prerequisites the stack may create (GCP stacks do not take this section)."""
+
+    create_service_linked_roles: bool = Field(
+        default=False,
+        description="create the service-linked roles the stack needs (AWSServiceRoleForAutoScaling; "
+        "AWSServiceRoleForEC2Spot with Karpenter spot pools). Default false: they are account prerequisites, "
+        "checked before anything is created. One per account: set true in at most one stack of an account",
+    )
 
 
 class SystemPoolSpec(_Model):
@@ -846,6 +875,7 @@ class PlatformSpec(_Model):
     region: str
     project: str | None = Field(default=None, description="GCP project id (GCP only)")
     environment: Environment
+    account: AccountSpec = Field(default_factory=AccountSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
@@ -896,7 +926,8 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
     if cloud == "gcp":
         aws_only = {
             "network": (spec.network, ("nat", "interface_endpoints", "flow_log_retention_days")),
-            "cluster": (spec.cluster, ("creator_admin",)),
+            "cluster": (spec.cluster, ("creator_admin", "private_access_cidrs")),
+            "account": (spec.account, ("create_service_linked_roles",)),
         }
         for section, (model, keys) in aws_only.items():
             for key in keys:
@@ -961,6 +992,25 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
                     f"'{cl.gke_security_group}' is not gke-security-groups@YOUR-DOMAIN (the name GKE requires)",
                 )
             )
+    if cloud == "aws" and not cl.creator_admin and not cl.admin_principals:
+        errors.append(
+            (
+                "cluster.creatorAdmin",
+                "with creatorAdmin off, list adminPrincipals (the deploy identity among them): "
+                "no one could reach the cluster, not even the next `pulumi up`",
+            )
+        )
+    if cl.private_access_cidrs:  # one security-group rule per CIDR: a repeat would be a duplicate rule
+        cidrs = [str(c) for c in cl.private_access_cidrs]
+        errors += [(f"cluster.privateAccessCidrs[{j}]", m) for j, m in _check_unique_values(cidrs)]
+    if cloud == "aws":
+        for key, days in (
+            ("cluster.logRetentionDays", cl.log_retention_days),
+            ("network.flowLogRetentionDays", net.flow_log_retention_days),
+        ):
+            if days not in CLOUDWATCH_RETENTION_DAYS:
+                allowed = ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS))
+                errors.append((key, f"{days} is not a CloudWatch Logs retention period ({allowed})"))
     for i, principal in enumerate(cl.admin_principals):
         if cloud == "aws" and not _AWS_ARN.match(principal):
             errors.append((f"cluster.adminPrincipals[{i}]", f"'{principal}' is not an IAM role/user ARN"))
@@ -1019,14 +1069,17 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
                     "(name or projects/OWNER/reservations/name)",
                 )
             )
-        if cloud == "gcp" and LABEL_FABRIC in pool.labels:
-            # A fabric label is a promise (multi-NIC GPUDirect networking, the NCCL plugin) that GKE node
-            # labels cannot keep: the GCP foundation builds no GPUDirect-TCPX/TCPXO/RDMA networking.
+        if LABEL_FABRIC in pool.labels:
+            fabric = (
+                "EFA (EFA interfaces, cluster placement group, EFA device plugin)"
+                if cloud == "aws"
+                else "GPUDirect (extra node networks, the NCCL plugin)"
+            )
             errors.append(
                 (
-                    f"{at}.labels",
-                    f"'{LABEL_FABRIC}' claims a GPU fabric the GCP foundation does not build "
-                    "(no GPUDirect networks or NCCL plugin); remove the label",
+                    f"{at}.labels.{LABEL_FABRIC}",
+                    f"claims a GPU fabric the {cloud.upper()} foundation does not build, {fabric}: remove the label, "
+                    "nodes would not have what it promises",
                 )
             )
         zone_re = re.compile(rf"^{re.escape(spec.region)}{'' if cloud == 'aws' else '-'}[a-z]$")
@@ -1056,6 +1109,9 @@ def _resolve(spec: PlatformSpec) -> list[tuple[str, str]]:
 
     # buckets: the four the platform relies on always exist; the stack file may tune or add
     errors += _check_unique("buckets", [b.name for b in spec.buckets])
+    for i, bucket in enumerate(spec.buckets):
+        if cloud == "aws" and bucket.name == AWS_ACCESS_LOG_BUCKET:
+            errors.append((f"buckets[{i}].name", f"'{bucket.name}' is the S3 access-log bucket's: choose another"))
     given = {b.name: b for b in spec.buckets}
     spec.buckets = [given.pop(name, BucketSpec(name=name)) for name in REQUIRED_BUCKETS] + list(given.values())
     for bucket in spec.buckets:

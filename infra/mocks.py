@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import string
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,14 @@ def _hex(name: str, n: int) -> str:
 def _uuid(name: str) -> str:
     h = _hex(name, 32)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class LookupFailedError(Exception):
+    """A lookup the mocked cloud answers with an error (a missing role), as the provider would."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -53,6 +62,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
             "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
             "aws:secretsmanager/secret:Secret": self._secret,
+            "aws:iam/serviceLinkedRole:ServiceLinkedRole": self._service_linked_role,
             "random:index/randomPassword:RandomPassword": self._random_password,
         }
         # AWS resources whose id has a typed prefix (vpc-..., subnet-...).
@@ -73,6 +83,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
     # Zones where a machine type is not offered, for tests of the zone checks: {machine: {zone, ...}}.
     # The mocks offer every machine in every zone unless a test says otherwise.
     unavailable: dict[str, set[str]] = {}
+    # The AZ ids behind a region's zone names, for tests of the zone choice: {region: [id per zone a, b, ...]}.
+    # The name -> id mapping differs per account; by default zone N is `<region code>-az<N>`, skipping the
+    # ids EKS refuses (use1-az3, usw1-az2, cac1-az3) so the reference stacks keep their first zones.
+    zone_ids: dict[str, list[str]] = {}
+    # The identity running the program (getCallerIdentity), for tests of who gets cluster-admin.
+    caller_arn: str = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/platform-deployer/mlplat"
+    # IAM roles the mocked account lacks (getRole fails for them), for tests of account prerequisites.
+    missing_roles: set[str] = set()
 
     def not_offered(self, machine: str) -> set[str]:
         return PlatformMocks.unavailable.get(machine, set())
@@ -99,19 +117,26 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return f"{args.name}-{_hex(args.typ + args.name, 8)}", inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        return self._call(args), []
+        try:
+            return self._call(args), []
+        except LookupFailedError as failure:  # the provider's answer: the invoke fails, the program may catch it
+            return {}, [(failure.field, failure.reason)]
 
     def _call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # noqa: PLR0911 (a switch)
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deployer",
-                "userId": "AROAEXAMPLEPLATFORM",
+                "arn": PlatformMocks.caller_arn,
+                "userId": "AROAEXAMPLEPLATFORM:mlplat",
                 "id": ACCOUNT_ID,
             }
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            return _session_context(str(args.args["arn"]))
+        if token == "aws:iam/getRole:getRole":
+            return self._get_role(str(args.args["name"]))
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+            return _partition(self.region)
         if token == "aws:index/getRegion:getRegion":
             return {
                 "name": self.region,
@@ -124,7 +149,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             zones = [f"{self.region}{c}" for c in _AZ_LETTERS[:4]]
             return {
                 "names": zones,
-                "zoneIds": [f"az{i + 1}" for i in range(len(zones))],
+                "zoneIds": self._zone_ids(len(zones)),
                 "id": self.region,
                 "groupNames": [self.region],
             }
@@ -139,6 +164,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "locationTypes": ["availability-zone"] * len(zones),
                 "instanceTypes": [machine] * len(zones),
             }
+        if token == "aws:ec2/getSubnet:getSubnet":
+            return self._get_subnet(str(args.args["id"]))
         if token == "aws:ec2/getVpc:getVpc":
             vpc_id = args.args.get("id", "vpc-0existing")
             return {
@@ -154,6 +181,45 @@ class PlatformMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"offline synthesis has no mock for the lookup {token}; add one in infra/mocks.py")
 
     # -- AWS ---------------------------------------------------------------------------------------
+
+    def _zone_ids(self, count: int) -> list[str]:
+        if self.region in PlatformMocks.zone_ids:
+            return PlatformMocks.zone_ids[self.region][:count]
+        code = _region_code(self.region)
+        refused = {"use1-az3", "usw1-az2", "cac1-az3"}
+        ids = [f"{code}-az{n}" for n in range(1, count + 2) if f"{code}-az{n}" not in refused]
+        return ids[:count]
+
+    def _get_subnet(self, subnet_id: str) -> dict[str, Any]:
+        """An existing subnet, in the zone its id hashes to (or the zone id a test puts in `zone_ids`)."""
+        ids = self._zone_ids(4)
+        i = int(_hex(subnet_id, 4), 16) % len(ids)
+        return {
+            "id": subnet_id,
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:subnet/{subnet_id}",
+            "availabilityZone": f"{self.region}{_AZ_LETTERS[i]}",
+            "availabilityZoneId": ids[i],
+            "vpcId": "vpc-0existing",
+            "cidrBlock": f"10.20.{i * 64}.0/18",
+            "state": "available",
+        }
+
+    def _get_role(self, name: str) -> dict[str, Any]:
+        if name in PlatformMocks.missing_roles:
+            raise LookupFailedError("name", f"reading IAM Role ({name}): couldn't find resource")
+        service = next((s for s, role in SERVICE_LINKED_ROLES.items() if role == name), None)
+        path = f"/aws-service-role/{service}/" if service else "/"
+        arn = f"arn:{_partition(self.region)['partition']}:iam::{ACCOUNT_ID}:role{path}{name}"
+        return {"id": name, "name": name, "arn": arn, "path": path, "uniqueId": f"AROA{_hex(name, 17).upper()}"}
+
+    def _service_linked_role(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        service = str(inputs.get("awsServiceName", ""))
+        role = SERVICE_LINKED_ROLES.get(service, f"AWSServiceRoleFor{service.split('.', maxsplit=1)[0].title()}")
+        if inputs.get("customSuffix"):
+            role = f"{role}_{inputs['customSuffix']}"
+        path = f"/aws-service-role/{service}/"
+        arn = f"arn:{_partition(self.region)['partition']}:iam::{ACCOUNT_ID}:role{path}{role}"
+        return arn, {**inputs, "arn": arn, "name": role, "path": path, "uniqueId": f"AROA{_hex(name, 17).upper()}"}
 
     def _arn(self, typ: str, rid: str) -> str:
         service = typ.split(":")[1].split("/", maxsplit=1)[0]
@@ -346,6 +412,44 @@ class PlatformMocks(pulumi.runtime.Mocks):
         length = int(inputs.get("length", 16))
         result = "".join(alphabet[digest[i % len(digest)] % len(alphabet)] for i in range(length))
         return "none", {**inputs, "result": result, "bcryptHash": f"$2a$10${_hex(name, 53)}"}
+
+
+# The names AWS gives the service-linked roles the platform relies on.
+SERVICE_LINKED_ROLES = {
+    "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
+    "spot.amazonaws.com": "AWSServiceRoleForEC2Spot",
+}
+
+
+def _partition(region: str) -> dict[str, str]:
+    """getPartition as AWS answers it: China and GovCloud regions are partitions of their own."""
+    if region.startswith("cn-"):
+        return {
+            "partition": "aws-cn",
+            "dnsSuffix": "amazonaws.com.cn",
+            "id": "aws-cn",
+            "reverseDnsPrefix": "cn.com.amazonaws",
+        }
+    name = "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return {"partition": name, "dnsSuffix": "amazonaws.com", "id": name, "reverseDnsPrefix": "com.amazonaws"}
+
+
+def _session_context(arn: str) -> dict[str, str]:
+    """getSessionContext: the IAM role behind an assumed-role session ARN (paths are not in a session ARN;
+    the mocked roles have none). Any other ARN is its own issuer."""
+    match = re.match(r"^arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/(.+)$", arn)
+    if not match:
+        return {"arn": arn, "id": arn, "issuerArn": arn, "issuerId": "", "issuerName": "", "sessionName": ""}
+    partition, account, role, session = match.groups()
+    issuer = f"arn:{partition}:iam::{account}:role/{role}"
+    return {
+        "arn": arn,
+        "id": arn,
+        "issuerArn": issuer,
+        "issuerId": "AROAEXAMPLE",
+        "issuerName": role,
+        "sessionName": session,
+    }
 
 
 def _region_code(region: str) -> str:

@@ -17,7 +17,7 @@ from components.context import REQUIRED_TAGS, PlatformContext
 from components.foundation import BucketAccess, IdentityAccess
 from components.platform import MlPlatform
 from infra.config import CONFIG_KEY, parse_platform
-from infra.mocks import _hex
+from infra.mocks import _hex, _uuid
 from infra.synth import SECRET, Synthesis, synthesize
 
 from .conftest import raw_platform, synth_platform
@@ -137,7 +137,7 @@ def test_eks_cluster_security_defaults(aws_dev, aws_prod):
         group = syn.one("aws:cloudwatch/logGroup:LogGroup", "mlp-aws-eks-control-plane").inputs
         assert group["name"] == f"/aws/eks/{c['name']}/cluster" and group["kmsKeyId"]
         addons = {a.inputs["addonName"]: a.inputs for a in syn.of_type("aws:eks/addon:Addon")}
-        assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+        assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "metrics-server"}
         assert addons["vpc-cni"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
         assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
         oidc = syn.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs
@@ -197,7 +197,6 @@ def test_gpu_pool_taint_labels_ami_and_machine(aws_prod):
         "ml-platform/accelerator": "nvidia-h100-80gb",
         "ml-platform/capacity": "reserved",
         "ml-platform/purpose": "training",
-        "ml-platform/fabric": "efa",
     }
     assert h100["capacityType"] == "ON_DEMAND"  # reservation targeted through the launch template
     assert h100["scalingConfig"] == {"minSize": 0, "maxSize": 4, "desiredSize": 0}
@@ -247,25 +246,32 @@ def test_autoscaler_scale_from_zero_tags_on_the_asg(aws_prod):
     assert all(t.inputs["autoscalingGroupName"].startswith("eks-") for t in aws_prod.of_type("aws:autoscaling/tag:Tag"))
 
 
-def test_bottlerocket_option_uses_its_ami_and_data_volume():
+def test_bottlerocket_option_uses_its_ami_and_both_volumes_under_the_ebs_key():
+    """Bottlerocket boots from a small OS volume (/dev/xvda) and keeps images and containers on a data
+    volume (/dev/xvdb): both are mapped, so neither comes from the AMI's snapshot under another key."""
     p = raw_platform("aws-dev")
     p["gpuPools"][0]["nodeImage"] = "bottlerocket"
     syn = synth_platform(p)
     assert gpu_node_groups(syn)["l4"]["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA"
     lt = syn.one(LAUNCH_TEMPLATE, "mlp-aws-gpu-l4").inputs
-    assert lt["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
+    volumes = {m["deviceName"]: m["ebs"] for m in lt["blockDeviceMappings"]}
+    assert set(volumes) == {"/dev/xvda", "/dev/xvdb"}
+    assert volumes["/dev/xvdb"]["volumeSize"] == 200 and volumes["/dev/xvda"]["volumeSize"] == 4
+    ebs_key = syn.one("aws:kms/key:Key", "mlp-aws-kms-ebs")
+    key_arn = f"arn:aws:kms:us-west-2:123456789012:key/{_uuid(ebs_key.name)}"
+    assert all(v["encrypted"] == "true" and v["kmsKeyId"] == key_arn for v in volumes.values())
 
 
 # -- buckets ---------------------------------------------------------------------------------------
 
 
 def _by_bucket(syn: Synthesis, token: str) -> dict[str, dict[str, Any]]:
-    return {r.name.rsplit("-", 1)[-1]: r.inputs for r in syn.of_type(token)}
+    return {r.name.removeprefix("mlp-aws-buckets-"): r.inputs for r in syn.of_type(token)}
 
 
 def test_buckets_secure_defaults(aws_prod):
     buckets = _by_bucket(aws_prod, "aws:s3/bucket:Bucket")
-    assert set(buckets) == {"datasets", "artifacts", "models", "logs"}
+    assert set(buckets) == {"datasets", "artifacts", "models", "logs", "s3-access"}
     for name, pab in _by_bucket(aws_prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").items():
         assert all(
             pab[k] is True
@@ -277,7 +283,7 @@ def test_buckets_secure_defaults(aws_prod):
     for name, cfg in sse.items():
         rule = cfg["rules"][0]
         algo = rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"]
-        if name == "logs":  # S3 server access logs cannot be delivered to an SSE-KMS bucket
+        if name == "s3-access":  # S3 server access logs cannot be delivered to an SSE-KMS bucket
             assert algo == "AES256"
         else:
             assert algo == "aws:kms" and rule["bucketKeyEnabled"] is True
@@ -285,8 +291,8 @@ def test_buckets_secure_defaults(aws_prod):
     for ver in _by_bucket(aws_prod, "aws:s3/bucketVersioning:BucketVersioning").values():
         assert ver["versioningConfiguration"]["status"] == "Enabled"
     logging = _by_bucket(aws_prod, "aws:s3/bucketLogging:BucketLogging")
-    assert set(logging) == {"datasets", "artifacts", "models"}
-    assert {v["targetBucket"] for v in logging.values()} == {buckets["logs"]["bucket"]}
+    assert set(logging) == {"datasets", "artifacts", "models", "logs"}
+    assert {v["targetBucket"] for v in logging.values()} == {buckets["s3-access"]["bucket"]}
     lifecycle = _by_bucket(aws_prod, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     models = {r["id"]: r for r in lifecycle["models"]["rules"]}
     assert models["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == 180
@@ -301,8 +307,8 @@ def test_bucket_policies_deny_plain_http(aws_prod):
         deny = next(s for s in policy["Statement"] if s["Sid"] == "DenyInsecureTransport")
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-        if name == "logs":
-            assert [s["Principal"] for s in allows] == [{"Service": "logging.s3.amazonaws.com"}]
+        if name == "s3-access":
+            assert [s["Principal"] for s in allows] == [{"Service": "logging.s3.amazonaws.com"}] * 4
         else:
             assert allows == []
 
@@ -497,7 +503,7 @@ def test_bind_identity_without_access_has_no_policy_and_unknown_bucket_fails(ide
     _, policy = _role_and_policy(identity_stack, "batch", "nothing")
     assert policy is None
     assert identity_stack.outputs["errors"] == [
-        "bind_identity: unknown bucket 'secrets' (buckets: logs, datasets, artifacts, models)"
+        "bind_identity: unknown bucket 'secrets' (buckets: datasets, artifacts, models, logs)"
     ]
 
 

@@ -382,7 +382,10 @@ def test_g11_a_gpudirect_label_without_gpudirect_networking_is_refused() -> None
         assert "ml-platform/fabric" not in pool.inputs["nodeConfig"].get("labels", {})
     platform = raw_platform("gcp-prod")
     platform["gpuPools"][0]["labels"] = {"ml-platform/fabric": "gpudirect-tcpx"}
-    with pytest.raises(ConfigError, match=r"gpuPools\[0\].labels: 'ml-platform/fabric' claims a GPU fabric"):
+    with pytest.raises(
+        ConfigError,
+        match=r"gpuPools\[0\].labels.ml-platform/fabric: claims a GPU fabric the GCP foundation does not build",
+    ):
         parse_platform(platform, "stacks/Pulumi.x.yaml")
 
 

@@ -178,7 +178,7 @@ def test_karpenter_replaces_the_gpu_node_groups(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
-def test_interruption_queue_receives_the_four_event_kinds(stack: str) -> None:
+def test_interruption_queue_receives_the_five_event_kinds(stack: str) -> None:
     syn = karpenter_stack(stack)
     cluster, region = syn.outputs["clusterName"], syn.spec.region
     queue = syn.one("aws:sqs/queue:Queue").inputs
@@ -196,6 +196,7 @@ def test_interruption_queue_receives_the_four_event_kinds(stack: str) -> None:
         "EC2 Spot Instance Interruption Warning",
         "EC2 Instance Rebalance Recommendation",
         "EC2 Instance State-change Notification",
+        "EC2 Capacity Reservation Instance Interruption Warning",
     }
     targets = syn.of_type("aws:cloudwatch/eventTarget:EventTarget")
     assert sorted(t.inputs["rule"] for t in targets) == sorted(rules)

@@ -8,6 +8,9 @@ group, and a Kubernetes provider that authenticates with `aws eks get-token` (no
 
 from __future__ import annotations
 
+import json
+import re
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -20,9 +23,37 @@ from components.foundation import LABEL_ROLE, SYSTEM_TAINT, exec_kubeconfig
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 SERVICE_CIDR = "172.20.0.0/16"
-CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore")
 EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+# The VPC CNI enforces NetworkPolicies only with its network policy agent on (off by default): the EKS
+# add-on's configuration key, a string (EKS user guide, "Enable the network policy parameter for the add-on").
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
+# metrics-server (an EKS community add-on; not installed by default) serves the resource metrics HPAs
+# scale on. It tolerates the system taint so it runs on the system nodes with the other cluster add-ons.
+METRICS_SERVER_CONFIGURATION = {
+    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
+}
+# terraform-provider-aws: node_group_name_prefix is at most 63 - 26 (the unique suffix) characters.
+NODE_GROUP_PREFIX_MAX = 37
+
+
+def cluster_admin_policy(partition: str) -> str:
+    return f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+def node_group_prefix(cluster_name: str, pool: str) -> str:
+    """`<cluster>-<pool>-` within the provider's limit: the cluster part shortens, the pool name (unique) stays."""
+    room = NODE_GROUP_PREFIX_MAX - len(pool) - 2
+    return f"{cluster_name[: min(20, room)]}-{pool}-"
+
+
+def principal_key(arn: str) -> str:
+    """A resource-name part that identifies an IAM principal: `123456789012-role-platform-admins`."""
+    account, resource = arn.split(":")[4], arn.split(":", 5)[5]
+    return re.sub(r"[^A-Za-z0-9-]+", "-", f"{account}-{resource}")
+
+
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -118,6 +149,22 @@ class EksCluster(pulumi.ComponentResource):
             policy_arn=account.managed_policy("AmazonEKSClusterPolicy"),
             opts=pulumi.ResourceOptions(parent=role),
         )
+        # Envelope encryption: EKS uses the secrets key as the cluster role (and checks the key's health
+        # with ListGrants/DescribeKey); terraform-aws-eks attaches the same four actions.
+        secrets_key = aws.iam.RolePolicy(
+            f"{name}-cluster-secrets-key",
+            role=role.id,
+            policy=iam.to_json(
+                iam.document(
+                    iam.allow(
+                        ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ListGrants"],
+                        [keys.arn("cluster")],
+                        sid="SecretsEnvelopeEncryption",
+                    )
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
 
         # EKS writes to this exact name; creating it first gives it retention and a CMK.
         log_group = aws.cloudwatch.LogGroup(
@@ -148,7 +195,9 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
-                bootstrap_cluster_creator_admin_permissions=spec.creator_admin,
+                # Never the one-shot, unmanaged bootstrap entry: it collides (409) with an access entry for
+                # the same principal. The caller gets a managed entry below instead (terraform-aws-eks too).
+                bootstrap_cluster_creator_admin_permissions=False,
             ),
             bootstrap_self_managed_addons=False,
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
@@ -157,35 +206,88 @@ class EksCluster(pulumi.ComponentResource):
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=ctx.prod,
             tags=ctx.tags(Name=cluster_name),
-            opts=ctx.stateful(pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, log_group])),
+            opts=ctx.stateful(
+                pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[cluster_policy, secrets_key, log_group],
+                    # Both are creation-time only (ForceNew in the provider): a change must never replace
+                    # the cluster.
+                    ignore_changes=[
+                        "accessConfig.bootstrapClusterCreatorAdminPermissions",
+                        "bootstrapSelfManagedAddons",
+                    ],
+                )
+            ),
         )
         self.name = self.cluster.name
         self.security_group_id = self.cluster.vpc_config.cluster_security_group_id
         self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index]
+        # Children of the (protected in prod) cluster that hold no data: explicitly unprotected, so that
+        # removing an admin or an add-on is an ordinary change, not a `pulumi state unprotect` chore.
+        unprotected = pulumi.ResourceOptions(parent=self.cluster, protect=False)
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
             url=self.oidc_issuer,
             client_id_lists=["sts.amazonaws.com"],
             tags=ctx.tags(),
-            opts=pulumi.ResourceOptions(parent=self.cluster),
+            opts=unprotected,
         )
 
-        for i, principal in enumerate(spec.admin_principals):
+        # Private endpoint: the control plane's ENIs carry the cluster security group, which admits only
+        # itself (nodes, pods). A deploy runner, bastion or VPN elsewhere in the network needs HTTPS in.
+        # Rules are named by CIDR (the default, the VPC's, too): listing the VPC's CIDR explicitly later
+        # changes nothing, where a renamed rule would be created before its twin is deleted (a duplicate).
+        private_cidrs = (
+            [str(c) for c in spec.private_access_cidrs] if spec.private_access_cidrs is not None else [network.cidr]
+        )
+        for cidr in private_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{cidr.replace('.', '-').replace('/', '-')}",
+                security_group_id=self.security_group_id,
+                cidr_ipv4=cidr,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description=f"Kubernetes API (private endpoint) from {cidr}",
+                tags=ctx.tags(),
+                opts=unprotected,
+            )
+
+        # Cluster-admin: the stack's admin principals, and the identity running `pulumi up` unless it is one
+        # of them (two entries for one principal: 409 ResourceInUseException). Entries are named by principal,
+        # so removing one from the list removes exactly that entry; the aliases carry over entries named by
+        # list position (before 2026-12) on the first update.
+        admins = list(spec.admin_principals)
+        creator = account.caller_arn
+        if spec.creator_admin and creator and _IAM_PRINCIPAL.match(creator) and creator not in admins:
+            admins.append(creator)
+        elif spec.creator_admin and creator and not _IAM_PRINCIPAL.match(creator):
+            pulumi.log.warn(f"{creator} runs `pulumi up` and cannot have an EKS access entry; list adminPrincipals")
+        self.admin_associations: list[aws.eks.AccessPolicyAssociation] = []
+        for principal in admins:
+            key = f"{name}-admin-{principal_key(principal)}"
+            previous = (
+                [pulumi.Alias(name=f"{name}-admin-{spec.admin_principals.index(principal)}")]
+                if principal in spec.admin_principals
+                else []
+            )
             entry = aws.eks.AccessEntry(
-                f"{name}-admin-{i}",
+                key,
                 cluster_name=self.cluster.name,
                 principal_arn=principal,
                 type="STANDARD",
                 tags=ctx.tags(),
-                opts=pulumi.ResourceOptions(parent=self.cluster),
+                opts=pulumi.ResourceOptions(parent=self.cluster, protect=False, aliases=previous),
             )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{i}",
-                cluster_name=self.cluster.name,
-                principal_arn=principal,
-                policy_arn=CLUSTER_ADMIN_POLICY,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions(parent=entry),
+            self.admin_associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    key,
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=cluster_admin_policy(account.partition),
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=pulumi.ResourceOptions(parent=entry, protect=False, aliases=previous),
+                )
             )
 
         # One node role for all managed node groups: EKS creates their access entries itself.
@@ -207,12 +309,19 @@ class EksCluster(pulumi.ComponentResource):
         ]
 
         # Networking add-ons first: nodes only become Ready once the CNI runs.
-        addon_opts = pulumi.ResourceOptions(parent=self.cluster)
+        addon_opts = unprotected
         cni_role = self.irsa_role(
             f"{name}-vpc-cni", ctx, "kube-system", "aws-node", [account.managed_policy("AmazonEKS_CNI_Policy")]
         )
         early_addons = [
-            self._addon(name, ctx, "vpc-cni", addon_opts, service_account_role_arn=cni_role.arn),
+            self._addon(
+                name,
+                ctx,
+                "vpc-cni",
+                addon_opts,
+                service_account_role_arn=cni_role.arn,
+                configuration=VPC_CNI_CONFIGURATION,
+            ),
             self._addon(name, ctx, "kube-proxy", addon_opts),
         ]
 
@@ -230,7 +339,9 @@ class EksCluster(pulumi.ComponentResource):
         self.system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=self.cluster.name,
-            node_group_name_prefix=f"{cluster_name[:20]}-system-",
+            node_group_name_prefix=node_group_prefix(cluster_name, "system"),
+            # follows the control plane: a kubernetesVersion upgrade rolls the nodes after the cluster
+            version=self.cluster.version,
             node_role_arn=self.node_role.arn,
             subnet_ids=network.private_subnet_ids,
             ami_type="AL2023_x86_64_STANDARD",
@@ -264,23 +375,26 @@ class EksCluster(pulumi.ComponentResource):
             "kube-system",
             "ebs-csi-controller-sa",
             [account.managed_policy("service-role/AmazonEBSCSIDriverPolicy")],
+            # The EBS CSI driver's customer-managed-key policy (EBS CSI driver docs, "KMS key"): grants only
+            # for AWS resources (the volumes), plus the data-key calls.
             inline=iam.document(
                 iam.allow(
-                    [
-                        "kms:CreateGrant",
-                        "kms:Decrypt",
-                        "kms:DescribeKey",
-                        "kms:Encrypt",
-                        "kms:GenerateDataKey*",
-                        "kms:ReEncrypt*",
-                    ],
+                    ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
                     [keys.arn("ebs")],
-                )
+                    sid="VolumeGrants",
+                    Bool={"kms:GrantIsForAWSResource": "true"},
+                ),
+                iam.allow(
+                    ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                    [keys.arn("ebs")],
+                    sid="VolumeEncryption",
+                ),
             ),
         )
-        late = pulumi.ResourceOptions(parent=self.cluster, depends_on=[self.system_nodes])
+        late = pulumi.ResourceOptions(parent=self.cluster, protect=False, depends_on=[self.system_nodes])
         self._addon(name, ctx, "coredns", late)
         self._addon(name, ctx, "aws-ebs-csi-driver", late, service_account_role_arn=ebs_role.arn)
+        self._addon(name, ctx, "metrics-server", late, configuration=METRICS_SERVER_CONFIGURATION)
 
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
@@ -291,7 +405,9 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]),
+            # The deployer reaches the API only once its admin access policy is associated (prod has no
+            # other path), and the services need nodes.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes, *self.admin_associations]),
         )
         self.register_outputs({"name": self.name, "oidc_issuer": self.oidc_issuer})
 
@@ -302,6 +418,7 @@ class EksCluster(pulumi.ComponentResource):
         addon: str,
         opts: pulumi.ResourceOptions,
         service_account_role_arn: pulumi.Input[str] | None = None,
+        configuration: dict | None = None,
     ) -> aws.eks.Addon:
         # No addon_version: EKS installs the default version for the cluster's Kubernetes version
         # and keeps it until this resource changes; pin one here to hold a fleet at a tested build.
@@ -310,6 +427,7 @@ class EksCluster(pulumi.ComponentResource):
             cluster_name=self.cluster.name,
             addon_name=addon,
             service_account_role_arn=service_account_role_arn,
+            configuration_values=json.dumps(configuration) if configuration else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
             tags=ctx.tags(),
@@ -325,6 +443,7 @@ class EksCluster(pulumi.ComponentResource):
         managed_policies: list[str] | None = None,
         inline: dict | None = None,
         team: str = "platform",
+        depends_on: list[pulumi.Resource] | None = None,
     ) -> aws.iam.Role:
         """An IAM role only `namespace/service_account` of this cluster can assume."""
         role = aws.iam.Role(
@@ -335,7 +454,7 @@ class EksCluster(pulumi.ComponentResource):
             description=f"IRSA {namespace}/{service_account}",
             max_session_duration=3600,
             tags=ctx.tags(team=team, **{"ml-platform/service-account": f"{namespace}.{service_account}"}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
         )
         for policy in managed_policies or []:
             aws.iam.RolePolicyAttachment(

@@ -18,6 +18,7 @@ from components.foundation import DatabaseRef
 
 DB_NAME = "mlflow"
 DB_USER = "mlflow_admin"
+RDS_PREFIX_MAX = 63 - 26
 
 
 class Database(pulumi.ComponentResource):
@@ -72,7 +73,8 @@ class Database(pulumi.ComponentResource):
 
         self.instance = aws.rds.Instance(
             name,
-            identifier_prefix=f"{ctx.prefix}-registry-",
+            # RDS identifiers are at most 63 characters, 26 of them the provider's unique suffix
+            identifier_prefix=f"{ctx.prefix[: RDS_PREFIX_MAX - len('-registry-')].rstrip('-')}-registry-",
             engine="postgres",
             engine_version=db.postgres_version,
             auto_minor_version_upgrade=True,

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws import iam
+from components.aws.account import AUTOSCALING, SPOT, ServiceLinkedRole, prerequisite_tags, service_linked_roles
 from components.aws.cache import OnlineStore
 from components.aws.cluster import EksCluster
 from components.aws.database import Database
@@ -45,6 +46,7 @@ INTERNAL_NLB = {**NLB, "service.beta.kubernetes.io/aws-load-balancer-internal": 
 
 class AwsFoundation(pulumi.ComponentResource, Foundation):
     account: AccountInfo
+    service_linked_roles: dict[str, ServiceLinkedRole]
     keys: KmsKeys
     network: Network
     eks: EksCluster
@@ -71,12 +73,25 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             partition=partition.partition,
             region=spec.region,
             dns_suffix=partition.dns_suffix,
+            service_prefix=partition.reverse_dns_prefix,
+            # an assumed role's session ARN names the role without its path: ask IAM for the role's ARN
+            caller_arn=aws.iam.get_session_context(arn=identity.arn, opts=invoke).issuer_arn,
         )
         cluster_name = ctx.prefix
         self._invoke = invoke
         self._offerings: dict[str, set[str]] = {}
 
-        self.keys = KmsKeys(f"{name}-kms", ctx, self.account, opts=child)
+        self.service_linked_roles = service_linked_roles(f"{name}-account", ctx, self.account, child, invoke)
+        asg_role = self.service_linked_roles[AUTOSCALING]
+        self.keys = KmsKeys(
+            f"{name}-kms",
+            ctx,
+            self.account,
+            opts=child,
+            asg_role=asg_role.arn,
+            ebs_after=asg_role.after(),
+            ebs_tags=prerequisite_tags([asg_role]),
+        )
         self.network = Network(f"{name}-network", ctx, self.account, self.keys.arn("logs"), cluster_name, opts=child)
         self.eks = EksCluster(f"{name}-eks", ctx, self.account, self.network, self.keys, cluster_name, opts=child)
         # With Karpenter the GPU pools are its NodePools (components/k8s/autoscaling.py), not node groups.
@@ -94,8 +109,17 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
                 f"{name}-workers", ctx, spec.worker_pool, self.eks, self.network, self.keys, opts=child
             )
         self.worker_node_selector = self.workers.node_selector if self.workers else None
+        spot_role = self.service_linked_roles.get(SPOT)
         self.node_autoscalers = node_autoscalers(
-            f"{name}-autoscaling", ctx, self.account, self.eks, self.network, self.keys, self._offered, child
+            f"{name}-autoscaling",
+            ctx,
+            self.account,
+            self.eks,
+            self.network,
+            self.keys,
+            self._offered,
+            child,
+            spot_role=spot_role.after() if spot_role else None,
         )
         # encrypted gp3 with the platform's EBS key (the EBS CSI driver's role may use it)
         self.default_storage_class = (

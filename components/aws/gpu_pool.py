@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import catalog
-from components.aws.cluster import EFFECTS, EksCluster, launch_template_metadata
+from components.aws.cluster import EFFECTS, EksCluster, launch_template_metadata, node_group_prefix
 from components.aws.kms import KmsKeys
 from components.aws.network import Network
 from components.context import PlatformContext
@@ -22,6 +22,7 @@ from components.foundation import (
     GPU_TAINT,
     LABEL_POOL,
     NodePoolRef,
+    NodeVolume,
     gpu_node_labels,
     pool_zones,
 )
@@ -30,6 +31,7 @@ from infra.config import Capacity, GpuPoolSpec
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
 # Bottlerocket keeps images and containers on a second (data) volume; AL2023 on the root volume.
 DATA_DEVICE = {"al2023": "/dev/xvda", "bottlerocket": "/dev/xvdb"}
+BOTTLEROCKET_OS_GB = 4  # Bottlerocket's OS volume; images and containers live on the data volume
 CAPACITY_TYPES = {Capacity.on_demand: "ON_DEMAND", Capacity.spot: "SPOT", Capacity.reserved: "ON_DEMAND"}
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
@@ -41,6 +43,17 @@ def autoscaler_template_tags(pool: GpuPoolSpec, machine: catalog.MachineType) ->
     tags[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] = str(machine.gpus)
     tags[f"{CA_TEMPLATE}/resources/ephemeral-storage"] = f"{pool.disk_size_gb}G"
     return tags
+
+
+def pool_volumes(pool: GpuPoolSpec) -> tuple[NodeVolume, ...]:
+    """The node's volumes, every one encrypted with the platform's EBS key: the pool's disk where images and
+    containers go (tuned: multi-GB CUDA images, pull time is GPU time), plus Bottlerocket's small OS volume
+    (left out of the mapping, it would come from the AMI's snapshot under the account's default key)."""
+    image = pool.node_image or "al2023"
+    data = NodeVolume(DATA_DEVICE[image], pool.disk_size_gb, iops=6000, throughput_mibps=500)
+    if image == "bottlerocket":
+        return (NodeVolume("/dev/xvda", BOTTLEROCKET_OS_GB), data)
+    return (data,)
 
 
 def node_pool_ref(pool: GpuPoolSpec) -> NodePoolRef:
@@ -81,7 +94,7 @@ class GpuNodePool(pulumi.ComponentResource):
         labels = gpu_node_labels(pool)
         child = pulumi.ResourceOptions(parent=self)
         # Only zones that offer the machine (a node group with a subnet where the instance type does not
-        # exist fails to scale there); training pools can be pinned to one zone (EFA, reservations).
+        # exist fails to scale there); training pools can be pinned to one zone (a capacity reservation).
         subnets: list[pulumi.Output[str]] = network.private_subnet_ids
         if network.availability_zones:
             zones = pool_zones(pool, machine.name, network.availability_zones, lambda z: offered(machine.name, z))
@@ -101,17 +114,18 @@ class GpuNodePool(pulumi.ComponentResource):
             metadata_options=launch_template_metadata(hop_limit=1),
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=DATA_DEVICE[image],
+                    device_name=volume.device,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=pool.disk_size_gb,
+                        volume_size=volume.size_gb,
                         volume_type="gp3",
-                        iops=6000,
-                        throughput=500,  # multi-GB CUDA images: pull time is GPU time
+                        iops=volume.iops,
+                        throughput=volume.throughput_mibps,
                         encrypted="true",
                         kms_key_id=keys.arn("ebs"),
                         delete_on_termination="true",
                     ),
                 )
+                for volume in pool_volumes(pool)
             ],
             capacity_reservation_specification=reservation,
             tag_specifications=[
@@ -128,7 +142,8 @@ class GpuNodePool(pulumi.ComponentResource):
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=cluster.name,
-            node_group_name_prefix=f"{cluster_name[:20]}-{pool.name}-",
+            node_group_name_prefix=node_group_prefix(cluster_name, pool.name),
+            version=cluster.cluster.version,  # rolls after a control-plane upgrade
             node_role_arn=cluster.node_role.arn,
             subnet_ids=subnets,
             ami_type=AMI_TYPES[image],

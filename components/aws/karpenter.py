@@ -38,12 +38,12 @@ import pulumi_aws as aws
 from components import catalog
 from components.aws import iam
 from components.aws.cluster import NODE_POLICIES, EksCluster
-from components.aws.gpu_pool import DATA_DEVICE
+from components.aws.gpu_pool import pool_volumes
 from components.aws.kms import AccountInfo, KmsKeys
 from components.aws.network import Network
 from components.context import PlatformContext
-from components.foundation import NodeAutoscalerRef, NodeVolume, ProvisionedPool, pool_zones
-from infra.config import Capacity, GpuPoolSpec, PlatformSpec
+from components.foundation import NodeAutoscalerRef, ProvisionedPool, pool_zones
+from infra.config import Capacity, PlatformSpec
 
 KARPENTER_NAMESPACE = "karpenter"  # = components.k8s.base.NS_KARPENTER (the IRSA trust names it)
 KARPENTER_SA = "karpenter"
@@ -55,14 +55,18 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 # AL2023 and Bottlerocket resolve to their NVIDIA variants on GPU instance types. Bump deliberately:
 # awslabs/amazon-eks-ami releases (v20260818) and bottlerocket-os releases (v1.61.0).
 IMAGE_ALIASES = {"al2023": "al2023@v20260818", "bottlerocket": "bottlerocket@v1.61.0"}
-BOTTLEROCKET_OS_GB = 4  # Bottlerocket's OS volume; images and containers live on the data volume
 
-# The EventBridge events Karpenter handles (the upstream getting-started template's four rules).
+# The EventBridge events Karpenter handles: the five rules of the upstream getting-started template
+# (karpenter-provider-aws website/content/en/v1.14/.../cloudformation.yaml, unchanged on main in 2026-08).
 INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
     "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    "capacity-reservation": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
 CAPACITY_TYPES: dict[Capacity, Literal["spot", "on-demand", "reserved"]] = {
     Capacity.spot: "spot",
@@ -86,6 +90,7 @@ def node_autoscalers(
     keys: KmsKeys,
     offered: Callable[[str, str], bool],
     opts: pulumi.ResourceOptions,
+    spot_role: list[pulumi.Resource] | None = None,
 ) -> tuple[NodeAutoscalerRef, ...]:
     """The autoscalers `services.autoscaling` asks for, with their AWS side built; none when it is off.
 
@@ -99,7 +104,7 @@ def node_autoscalers(
         return ()
     if not karpenter_enabled(spec):
         return (cluster_autoscaler(name, ctx, account, cluster),)
-    karpenter = Karpenter(name, ctx, account, cluster, network, keys, offered, opts).ref
+    karpenter = Karpenter(name, ctx, account, cluster, network, keys, offered, opts, spot_role=spot_role).ref
     if spec.worker_pool.enabled:
         return (cluster_autoscaler(name, ctx, account, cluster), karpenter)
     return (karpenter,)
@@ -167,16 +172,6 @@ def cluster_autoscaler(name: str, ctx: PlatformContext, account: AccountInfo, cl
 # -- Karpenter ------------------------------------------------------------------------------------------
 
 
-def pool_volumes(pool: GpuPoolSpec) -> tuple[NodeVolume, ...]:
-    """The node's volumes: the pool's disk where images and containers go (tuned: multi-GB CUDA images,
-    pull time is GPU time), plus Bottlerocket's small OS volume."""
-    image = pool.node_image or "al2023"
-    data = NodeVolume(DATA_DEVICE[image], pool.disk_size_gb, iops=6000, throughput_mibps=500)
-    if image == "bottlerocket":
-        return (NodeVolume("/dev/xvda", BOTTLEROCKET_OS_GB), data)
-    return (data,)
-
-
 def controller_policy(
     account: AccountInfo,
     cluster_name: str,
@@ -186,7 +181,8 @@ def controller_policy(
     volume_key_arn: pulumi.Input[str],
 ) -> dict:
     """The Karpenter controller policy of the pinned version (upstream getting-started CloudFormation,
-    statement for statement), less instance-profile management: the profile is created with the stack.
+    statement for statement), less instance-profile management (the profile is created with the stack) and
+    zonal-shift reads (a feature the platform leaves off).
     Statements are split by resource type on purpose: RunInstances/CreateFleet authorize every resource of
     the request separately, and request-tag conditions only apply to the resources being created."""
     p, region = account.partition, account.region
@@ -203,6 +199,7 @@ def controller_policy(
                 f"{ec2}:*:security-group/*",
                 f"{ec2}:*:subnet/*",
                 f"{ec2}:*:capacity-reservation/*",
+                f"{ec2}:*:placement-group/*",
             ],
             sid="AllowScopedEC2InstanceAccessActions",
         ),
@@ -254,10 +251,12 @@ def controller_policy(
             [
                 "ec2:DescribeCapacityReservations",
                 "ec2:DescribeImages",
+                "ec2:DescribeInstanceStatus",
                 "ec2:DescribeInstanceTypeOfferings",
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeInstances",
                 "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
                 "ec2:DescribeSecurityGroups",
                 "ec2:DescribeSpotPriceHistory",
                 "ec2:DescribeSubnets",
@@ -289,6 +288,8 @@ def controller_policy(
             [account.arn("eks", f"cluster/{cluster_name}")],
             sid="AllowAPIServerEndpointDiscovery",
         ),
+        # Upstream's ZonalShiftPolicy (arc-zonal-shift:GetManagedResource) is left out: Karpenter calls it only
+        # with --enable-zonal-shift (off by default, and the platform does not turn it on).
         # Node volumes are encrypted with the platform's EBS key: EC2 uses it on the launcher's behalf.
         iam.allow(
             ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"],
@@ -354,7 +355,10 @@ class Karpenter(pulumi.ComponentResource):
         keys: KmsKeys,
         offered: Callable[[str, str], bool],
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        spot_role: list[pulumi.Resource] | None = None,
     ) -> None:
+        """`spot_role`: the EC2 Spot service-linked role where the stack creates it (its spot launches need it)."""
         super().__init__("ml-platform:aws:Karpenter", name, None, opts)
         cluster_name = ctx.prefix
         child = pulumi.ResourceOptions(parent=self)
@@ -448,6 +452,8 @@ class Karpenter(pulumi.ComponentResource):
                 )
 
         # -- the controller's identity ----------------------------------------------------------------
+        # (after the Spot service-linked role, where the stack creates it: CreateFleet of spot capacity
+        # fails without it, and the controller may not create it)
         self.controller_role = cluster.irsa_role(
             f"{name}-controller",
             ctx,
@@ -463,6 +469,7 @@ class Karpenter(pulumi.ComponentResource):
                 queue_arn,
                 keys.arn("ebs"),
             ),
+            depends_on=spot_role,
         )
 
         pools = []

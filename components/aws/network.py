@@ -19,6 +19,17 @@ from components.aws.kms import AccountInfo
 from components.context import PlatformContext
 
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs")
+# Availability zones (by zone id: names map to ids differently in every account) where EKS refuses control
+# plane subnets (UnsupportedAvailabilityZoneException), which also lack current instance types. The list
+# eksctl keeps (pkg/az/az.go zoneIDsToAvoid).
+EKS_REFUSED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+def eks_zones(names: list[str], zone_ids: list[str]) -> tuple[list[str], list[str]]:
+    """The zones EKS accepts, in the region's order, and the ones it refuses (as `name (id)`)."""
+    usable = [n for n, z in zip(names, zone_ids, strict=True) if z not in EKS_REFUSED_ZONE_IDS]
+    refused = [f"{n} ({z})" for n, z in zip(names, zone_ids, strict=True) if z in EKS_REFUSED_ZONE_IDS]
+    return usable, refused
 
 
 def plan_subnets(
@@ -36,6 +47,7 @@ def plan_subnets(
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     vpc_cidr: pulumi.Output[str]
+    cidr: str  # the VPC's (primary) CIDR, known before anything is created
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
     availability_zones: list[str]
@@ -53,10 +65,19 @@ class Network(pulumi.ComponentResource):
         net = ctx.spec.network
         child = pulumi.ResourceOptions(parent=self)
 
+        source = f"stacks/Pulumi.{ctx.stack}.yaml"
         if net.existing_vpc_id:
-            vpc = aws.ec2.get_vpc_output(id=net.existing_vpc_id, opts=pulumi.InvokeOptions(parent=self))
+            vpc = aws.ec2.get_vpc(id=net.existing_vpc_id, opts=pulumi.InvokeOptions(parent=self))
             self.vpc_id = pulumi.Output.from_input(net.existing_vpc_id)
-            self.vpc_cidr = vpc.cidr_block
+            self.cidr = vpc.cidr_block
+            self.vpc_cidr = pulumi.Output.from_input(vpc.cidr_block)
+            for i, subnet_id in enumerate(net.existing_private_subnet_ids):
+                subnet = aws.ec2.get_subnet(id=subnet_id, opts=pulumi.InvokeOptions(parent=self))
+                if subnet.availability_zone_id in EKS_REFUSED_ZONE_IDS:
+                    raise pulumi.RunError(
+                        f"{source}: platform.network.existingPrivateSubnetIds[{i}]: {subnet_id} is in "
+                        f"{subnet.availability_zone} ({subnet.availability_zone_id}), a zone EKS does not support"
+                    )
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in net.existing_private_subnet_ids]
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in net.existing_public_subnet_ids]
             self.availability_zones = []
@@ -64,14 +85,17 @@ class Network(pulumi.ComponentResource):
             return
 
         az_count = net.az_count or 2
-        zones = aws.get_availability_zones(
+        found = aws.get_availability_zones(
             state="available",
             filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
             opts=pulumi.InvokeOptions(parent=self),
-        ).names
+        )
+        zones, refused = eks_zones(list(found.names), list(found.zone_ids))
         if len(zones) < az_count:
+            skipped = f" (EKS does not support {', '.join(refused)})" if refused else ""
             raise pulumi.RunError(
-                f"{ctx.spec.region} has {len(zones)} usable availability zones; network.azCount asks for {az_count}"
+                f"{source}: platform.network.azCount: {ctx.spec.region} has {len(zones)} availability zones EKS "
+                f"supports{skipped}; azCount asks for {az_count}"
             )
         self.availability_zones = list(zones[:az_count])
         private_cidrs, public_cidrs = plan_subnets(net.cidr, az_count)
@@ -84,7 +108,7 @@ class Network(pulumi.ComponentResource):
             tags=ctx.tags(Name=ctx.prefix),
             opts=child,
         )
-        self.vpc_id, self.vpc_cidr = vpc.id, vpc.cidr_block
+        self.vpc_id, self.vpc_cidr, self.cidr = vpc.id, vpc.cidr_block, str(net.cidr)
         vpc_opts = pulumi.ResourceOptions(parent=vpc)
 
         # No rules at all: nothing may silently fall back to the default group.
@@ -189,7 +213,7 @@ class Network(pulumi.ComponentResource):
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{region}.s3",
+            service_name=f"{account.service_prefix}.{region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[rt.id for rt in private_rts],
             tags=ctx.tags(Name=f"{ctx.prefix}-s3"),
@@ -219,7 +243,7 @@ class Network(pulumi.ComponentResource):
                 aws.ec2.VpcEndpoint(
                     f"{name}-{service.replace('.', '-')}",
                     vpc_id=vpc.id,
-                    service_name=f"com.amazonaws.{region}.{service}",
+                    service_name=f"{account.service_prefix}.{region}.{service}",
                     vpc_endpoint_type="Interface",
                     private_dns_enabled=True,
                     subnet_ids=self.private_subnet_ids,
@@ -245,7 +269,11 @@ class Network(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
                             "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account.account_id}},
+                            # confused deputy: only flow logs of this account and region
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": account.account_id},
+                                "ArnLike": {"aws:SourceArn": account.arn("ec2", "vpc-flow-log/*")},
+                            },
                         }
                     )
                 ),
@@ -260,7 +288,11 @@ class Network(pulumi.ComponentResource):
                         iam.allow(
                             ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                             [group.arn, pulumi.Output.concat(group.arn, ":*")],
-                        )
+                            sid="WriteFlowLogs",
+                        ),
+                        # The delivery checks its group exists (terraform-aws-vpc's flow-log policies grant
+                        # it); DescribeLogGroups takes no resource-level permission: "*" is its only resource.
+                        iam.allow(["logs:DescribeLogGroups"], ["*"], sid="FindLogGroup"),
                     )
                 ),
                 opts=pulumi.ResourceOptions(parent=role),

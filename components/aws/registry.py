@@ -71,7 +71,7 @@ class Registry(pulumi.ComponentResource):
                 f"{name}-{spec.name}",
                 repository=repo.name,
                 policy=lifecycle_policy(spec),
-                opts=pulumi.ResourceOptions(parent=repo),
+                opts=pulumi.ResourceOptions(parent=repo, protect=False),  # not data: never the repository's protect
             )
             self.repositories[spec.name] = repo
             self.urls[spec.name] = repo.repository_url

@@ -1,12 +1,15 @@
 """S3 buckets for datasets, artifacts, models and logs.
 
-Every bucket: all four public-access blocks, bucket-owner-enforced ownership (no ACLs), SSE-KMS
-with bucket keys, versioning (checkpoint and model rollback), a TLS-only policy, server access logs
-to the logs bucket, and a lifecycle for noncurrent versions and abandoned multipart uploads.
+Every platform bucket: all four public-access blocks, bucket-owner-enforced ownership (no ACLs), SSE-KMS
+with bucket keys, versioning (checkpoint and model rollback), a TLS-only policy, server access logs, and
+a lifecycle for noncurrent versions and abandoned multipart uploads. The logs bucket holds what the
+platform logs (inference requests and responses, confidential data) and is no exception.
 
-The logs bucket is the one exception to SSE-KMS: S3 server access logging cannot deliver to a
-bucket whose default encryption is SSE-KMS, so it uses SSE-S3 and accepts deliveries only from the
-S3 logging service of this account.
+S3 server access logs go to one more bucket, the access-log bucket, which holds nothing else: S3 log
+delivery cannot write to a bucket whose default encryption is SSE-KMS, so it uses SSE-S3 and accepts
+deliveries only from the S3 logging service, for the platform's own buckets, each into its own prefix.
+Its policy is that grant, so every bucket's logging configuration waits for it (PutBucketLogging checks
+the target's grant and fails without it).
 """
 
 from __future__ import annotations
@@ -18,9 +21,32 @@ from components.aws import iam
 from components.aws.kms import AccountInfo
 from components.context import PlatformContext
 from components.foundation import BucketRef
-from infra.config import BucketSpec
+from infra.config import AWS_ACCESS_LOG_BUCKET, BucketSpec
 
 LOGS = "logs"
+ACCESS_LOGS = AWS_ACCESS_LOG_BUCKET  # the S3 server access log bucket (not a platform bucket: not in `refs`)
+ACCESS_LOG_PREFIX = "s3-access"
+BUCKET_NAME_MAX = 63
+
+
+def bucket_name(prefix: str, name: str, account_id: str) -> str:
+    """`<prefix>-<name>-<account id>` within S3's 63 characters: the prefix shortens, never the account id
+    (bucket names are global) or the bucket's own name."""
+    suffix = f"-{name}-{account_id}"
+    return f"{prefix[: BUCKET_NAME_MAX - len(suffix)].rstrip('-')}{suffix}"
+
+
+def access_log_delivery(target_arn: pulumi.Input[str], source: str, source_arn: str, account_id: str) -> dict:
+    """S3 log delivery may write `source`'s access logs into `source`'s prefix only (S3 user guide,
+    "Permissions for log delivery": the logging service principal, aws:SourceArn and aws:SourceAccount)."""
+    return {
+        "Sid": "AccessLogsFrom" + "".join(part.title() for part in source.split("-")),
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": pulumi.Output.concat(target_arn, f"/{ACCESS_LOG_PREFIX}/{source}/*"),
+        "Condition": {"ArnLike": {"aws:SourceArn": source_arn}, "StringEquals": {"aws:SourceAccount": account_id}},
+    }
 
 
 def tls_only_statements(arn: pulumi.Input[str]) -> list[dict]:
@@ -47,6 +73,7 @@ def tls_only_statements(arn: pulumi.Input[str]) -> list[dict]:
 
 class Bucket(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
     ref: BucketRef
 
     def __init__(
@@ -56,12 +83,16 @@ class Bucket(pulumi.ComponentResource):
         account: AccountInfo,
         spec: BucketSpec,
         kms_key_arn: pulumi.Input[str] | None,
-        log_bucket: aws.s3.Bucket | None,
+        log_target: Bucket | None,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        log_sources: dict[str, str] | None = None,
     ) -> None:
+        """`log_target`: the access-log bucket this bucket's server access logs go to; `log_sources`: for the
+        access-log bucket, the buckets (key -> physical name) whose logs it accepts."""
         super().__init__("ml-platform:aws:Bucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        physical = f"{ctx.prefix}-{spec.name}-{account.account_id}"[:63]
+        physical = bucket_name(ctx.prefix, spec.name, account.account_id)
         self.bucket = aws.s3.Bucket(
             name,
             bucket=physical,
@@ -70,7 +101,8 @@ class Bucket(pulumi.ComponentResource):
             opts=ctx.stateful(child),
         )
         b = self.bucket
-        on_bucket = pulumi.ResourceOptions(parent=b)
+        # The bucket's configuration holds no data: explicitly unprotected (not inherited from the bucket).
+        on_bucket = pulumi.ResourceOptions(parent=b, protect=False)
         pab = aws.s3.BucketPublicAccessBlock(
             name,
             bucket=b.id,
@@ -114,13 +146,14 @@ class Bucket(pulumi.ComponentResource):
             ),
             opts=on_bucket,
         )
-        if log_bucket is not None:
+        if log_target is not None:
             aws.s3.BucketLogging(
                 name,
                 bucket=b.id,
-                target_bucket=log_bucket.id,
-                target_prefix=f"s3-access/{spec.name}/",
-                opts=on_bucket,
+                target_bucket=log_target.bucket.id,
+                target_prefix=f"{ACCESS_LOG_PREFIX}/{spec.name}/",
+                # PutBucketLogging checks the target's grant to the logging service: its bucket policy.
+                opts=pulumi.ResourceOptions(parent=b, protect=False, depends_on=[log_target.policy]),
             )
 
         rules = [
@@ -153,23 +186,15 @@ class Bucket(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(name, bucket=b.id, rules=rules, opts=on_bucket)
 
         statements = tls_only_statements(b.arn)
-        if spec.name == LOGS:
-            statements.append(
-                {
-                    "Sid": "S3ServerAccessLogsDelivery",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "logging.s3.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": pulumi.Output.concat(b.arn, "/s3-access/*"),
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account.account_id}},
-                }
-            )
-        aws.s3.BucketPolicy(
+        for source, source_name in sorted((log_sources or {}).items()):
+            source_arn = f"arn:{account.partition}:s3:::{source_name}"
+            statements.append(access_log_delivery(b.arn, source, source_arn, account.account_id))
+        self.policy = aws.s3.BucketPolicy(
             name,
             bucket=b.id,
             policy=iam.to_json(iam.document(*statements)),
             # A policy put before the public-access block exists could be briefly public.
-            opts=pulumi.ResourceOptions(parent=b, depends_on=[pab]),
+            opts=pulumi.ResourceOptions(parent=b, protect=False, depends_on=[pab]),
         )
 
         self.ref = BucketRef(key=spec.name, name=b.bucket, uri=pulumi.Output.concat("s3://", b.bucket))
@@ -177,7 +202,8 @@ class Bucket(pulumi.ComponentResource):
 
 
 class Buckets(pulumi.ComponentResource):
-    buckets: dict[str, Bucket]
+    buckets: dict[str, Bucket]  # the platform's buckets (datasets, artifacts, models, logs, ...)
+    access_logs: Bucket  # where S3 delivers their server access logs
 
     def __init__(
         self,
@@ -189,13 +215,28 @@ class Buckets(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ml-platform:aws:Buckets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        logs = Bucket(f"{name}-{LOGS}", ctx, account, ctx.spec.bucket(LOGS), None, None, child)
-        self.buckets = {LOGS: logs}
+        logs = ctx.spec.bucket(LOGS)
+        sources = {b.name: bucket_name(ctx.prefix, b.name, account.account_id) for b in ctx.spec.buckets}
+        # Kept as long as the platform's logs, SSE-S3 (the only default encryption log delivery supports).
+        self.access_logs = Bucket(
+            f"{name}-{ACCESS_LOGS}",
+            ctx,
+            account,
+            BucketSpec(
+                name=ACCESS_LOGS,
+                noncurrent_version_days=logs.noncurrent_version_days,
+                expiration_days=logs.expiration_days,
+            ),
+            None,
+            None,
+            child,
+            log_sources=sources,
+        )
+        self.buckets = {}
         for spec in ctx.spec.buckets:
-            if spec.name != LOGS:
-                self.buckets[spec.name] = Bucket(
-                    f"{name}-{spec.name}", ctx, account, spec, kms_key_arn, logs.bucket, child
-                )
+            self.buckets[spec.name] = Bucket(
+                f"{name}-{spec.name}", ctx, account, spec, kms_key_arn, self.access_logs, child
+            )
         self.register_outputs({k: b.bucket.bucket for k, b in self.buckets.items()})
 
     @property

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import catalog
-from components.aws.cluster import EksCluster, root_volume_launch_template
+from components.aws.cluster import EksCluster, node_group_prefix, root_volume_launch_template
 from components.aws.gpu_pool import CA_TEMPLATE
 from components.aws.kms import KmsKeys
 from components.aws.network import Network
@@ -87,7 +87,8 @@ class WorkerNodePool(pulumi.ComponentResource):
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=cluster.name,
-            node_group_name_prefix=f"{cluster_name[:20]}-{POOL_NAME}-",
+            node_group_name_prefix=node_group_prefix(cluster_name, POOL_NAME),
+            version=cluster.cluster.version,  # rolls after a control-plane upgrade
             node_role_arn=cluster.node_role.arn,
             subnet_ids=network.private_subnet_ids,
             ami_type=AMI_TYPE,
