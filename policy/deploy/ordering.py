@@ -333,12 +333,23 @@ def _role_principals(resource: PolicyResource) -> set[tuple[str, bool]]:
     return found
 
 
+# A key may declare the service-linked roles it names as account prerequisites (space-separated role names)
+# where the program verified they exist (components/aws/account.py reads them from IAM before creating anything).
+PREREQUISITES_TAG = "ml-platform/account-prerequisites"
+
+
+def _declared_prerequisites(key: PolicyResource) -> set[str]:
+    value = prop(key, "tags", PREREQUISITES_TAG)
+    return set(value.split()) if isinstance(value, str) else set()
+
+
 def _key_policy_principals_exist(stack: Stack) -> Iterator[tuple[str, str | None]]:
     graph = Graph(stack.resources)
-    prerequisites = set(stack.config.get("accountPrerequisites") or ())
+    configured = set(stack.config.get("accountPrerequisites") or ())
     linked = {name: r for r in graph.of_type(SERVICE_LINKED_ROLE) if (name := _slr_name(r))}
     roles = {prop(r, "name"): r for r in graph.of_type(IAM_ROLE) if isinstance(prop(r, "name"), str)}
     for key in graph.of_type(*KEY_TYPES):
+        prerequisites = configured | _declared_prerequisites(key)
         for name, service_linked in sorted(_role_principals(key)):
             creator = linked.get(name) if service_linked else roles.get(name)
             if creator is not None:
@@ -352,7 +363,8 @@ def _key_policy_principals_exist(stack: Stack) -> Iterator[tuple[str, str | None
                 yield (
                     f"{short(key)} names the service-linked role {name}, which exists only once the account "
                     "used the service (KMS: MalformedPolicyDocumentException): create it with "
-                    "aws.iam.ServiceLinkedRole and depend on it, or list it in accountPrerequisites",
+                    "aws.iam.ServiceLinkedRole and depend on it, or check it exists and declare it (tag "
+                    f"{PREREQUISITES_TAG} or the rule's accountPrerequisites)",
                     key.urn,
                 )
 
@@ -365,7 +377,8 @@ KMS_KEY_POLICY_PRINCIPALS_EXIST = StackRule(
     ),
     remediation=(
         "Create the role in the stack (aws.iam.ServiceLinkedRole for AWSServiceRoleFor*) and make the key depend "
-        "on it, or declare it in this rule's accountPrerequisites."
+        "on it, or read it from IAM first and declare it (key tag ml-platform/account-prerequisites, or this rule's "
+        "accountPrerequisites)."
     ),
     severity=CRITICAL,
     framework=ml_platform(

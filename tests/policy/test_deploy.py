@@ -290,6 +290,19 @@ KMS_CASES = [
     ),
     case(
         "deploy-aws-kms-policy-principals-exist",
+        "service-linked-role-declared-on-the-key",
+        False,
+        res(
+            KMS_KEY,
+            "ebs",
+            {
+                "policy": _key_policy(SLR_ARN),
+                "tags": {"ml-platform/account-prerequisites": "AWSServiceRoleForAutoScaling"},
+            },
+        ),
+    ),
+    case(
+        "deploy-aws-kms-policy-principals-exist",
         "service-linked-role-created-in-parallel",
         True,
         _slr,
