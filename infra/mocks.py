@@ -43,8 +43,11 @@ class LookupFailedError(Exception):
 class PlatformMocks(pulumi.runtime.Mocks):
     """Mocks for the AWS, GCP and Kubernetes resources and lookups the platform uses."""
 
-    def __init__(self, region: str, project: str | None = None) -> None:
+    def __init__(self, region: str, project: str | None = None, account_id: str | None = None) -> None:
         self.region = region
+        # The stack's own account where its config pins one (`aws:allowedAccountIds`), so that a stack about to
+        # be deployed shows its real ARNs offline; else the documentation's example account.
+        self.account_id = account_id or ACCOUNT_ID
         self.project = project or "ml-platform-project"
         self._resources: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
             "aws:ec2/vpc:Vpc": self._vpc,
@@ -107,7 +110,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         prefix = self._id_prefixes.get(args.typ)
         if prefix:
             rid = f"{prefix}-{_hex(args.typ + args.name, 17)}"
-            return rid, {**inputs, "arn": self._arn(args.typ, rid), "ownerId": ACCOUNT_ID}
+            return rid, {**inputs, "arn": self._arn(args.typ, rid), "ownerId": self.account_id}
         if args.typ.startswith("aws:"):
             return self._generic_aws(args.typ, args.name, inputs)
         if args.typ.startswith("gcp:"):
@@ -126,10 +129,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
-                "accountId": ACCOUNT_ID,
-                "arn": PlatformMocks.caller_arn,
+                "accountId": self.account_id,
+                "arn": PlatformMocks.caller_arn.replace(f"::{ACCOUNT_ID}:", f"::{self.account_id}:"),
                 "userId": "AROAEXAMPLEPLATFORM:mlplat",
-                "id": ACCOUNT_ID,
+                "id": self.account_id,
             }
         if token == "aws:iam/getSessionContext:getSessionContext":
             return _session_context(str(args.args["arn"]))
@@ -170,7 +173,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             vpc_id = args.args.get("id", "vpc-0existing")
             return {
                 "id": vpc_id,
-                "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc_id}",
+                "arn": f"arn:aws:ec2:{self.region}:{self.account_id}:vpc/{vpc_id}",
                 "cidrBlock": "10.20.0.0/16",
                 "state": "available",
             }
@@ -196,7 +199,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         i = int(_hex(subnet_id, 4), 16) % len(ids)
         return {
             "id": subnet_id,
-            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:subnet/{subnet_id}",
+            "arn": f"arn:aws:ec2:{self.region}:{self.account_id}:subnet/{subnet_id}",
             "availabilityZone": f"{self.region}{_AZ_LETTERS[i]}",
             "availabilityZoneId": ids[i],
             "vpcId": "vpc-0existing",
@@ -209,7 +212,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             raise LookupFailedError("name", f"reading IAM Role ({name}): couldn't find resource")
         service = next((s for s, role in SERVICE_LINKED_ROLES.items() if role == name), None)
         path = f"/aws-service-role/{service}/" if service else "/"
-        arn = f"arn:{_partition(self.region)['partition']}:iam::{ACCOUNT_ID}:role{path}{name}"
+        arn = f"arn:{_partition(self.region)['partition']}:iam::{self.account_id}:role{path}{name}"
         return {"id": name, "name": name, "arn": arn, "path": path, "uniqueId": f"AROA{_hex(name, 17).upper()}"}
 
     def _service_linked_role(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -218,13 +221,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if inputs.get("customSuffix"):
             role = f"{role}_{inputs['customSuffix']}"
         path = f"/aws-service-role/{service}/"
-        arn = f"arn:{_partition(self.region)['partition']}:iam::{ACCOUNT_ID}:role{path}{role}"
+        arn = f"arn:{_partition(self.region)['partition']}:iam::{self.account_id}:role{path}{role}"
         return arn, {**inputs, "arn": arn, "name": role, "path": path, "uniqueId": f"AROA{_hex(name, 17).upper()}"}
 
     def _arn(self, typ: str, rid: str) -> str:
         service = typ.split(":")[1].split("/", maxsplit=1)[0]
         kind = typ.rsplit(":", 1)[1].lower()
-        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{rid}"
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{kind}/{rid}"
 
     def _generic_aws(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         rid = inputs.get("name") or f"{name}-{_hex(typ + name, 7)}"
@@ -247,11 +250,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         rid = f"vpc-{_hex(name, 17)}"
         return rid, {
             **inputs,
-            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{rid}",
+            "arn": f"arn:aws:ec2:{self.region}:{self.account_id}:vpc/{rid}",
             "defaultSecurityGroupId": f"sg-{_hex(name + 'sg', 17)}",
             "mainRouteTableId": f"rtb-{_hex(name + 'rt', 17)}",
             "defaultNetworkAclId": f"acl-{_hex(name + 'acl', 17)}",
-            "ownerId": ACCOUNT_ID,
+            "ownerId": self.account_id,
         }
 
     def _eip(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -261,14 +264,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
             **inputs,
             "allocationId": rid,
             "publicIp": f"3.{h[0]}.{h[1]}.{h[2]}",
-            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:elastic-ip/{rid}",
+            "arn": f"arn:aws:ec2:{self.region}:{self.account_id}:elastic-ip/{rid}",
         }
 
     def _launch_template(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         rid = f"lt-{_hex(name, 17)}"
         return rid, {
             **inputs,
-            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:launch-template/{rid}",
+            "arn": f"arn:aws:ec2:{self.region}:{self.account_id}:launch-template/{rid}",
             "latestVersion": 1,
             "defaultVersion": 1,
             "name": self._auto_name(name, inputs),
@@ -283,7 +286,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return cluster, {
             **inputs,
             "name": cluster,
-            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{cluster}",
+            "arn": f"arn:aws:eks:{self.region}:{self.account_id}:cluster/{cluster}",
             "endpoint": f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com",
             "certificateAuthority": {"data": ca},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"}]}],
@@ -299,7 +302,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return f"{cluster}:{ng}", {
             **inputs,
             "nodeGroupName": ng,
-            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/{cluster}/{ng}/{_uuid(name)}",
+            "arn": f"arn:aws:eks:{self.region}:{self.account_id}:nodegroup/{cluster}/{ng}/{_uuid(name)}",
             "resources": [
                 {"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(name)}"}], "remoteAccessSecurityGroupId": ""}
             ],
@@ -311,7 +314,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         cluster, addon = inputs.get("clusterName", "cluster"), inputs.get("addonName", name)
         return f"{cluster}:{addon}", {
             **inputs,
-            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:addon/{cluster}/{addon}/{_uuid(name)}",
+            "arn": f"arn:aws:eks:{self.region}:{self.account_id}:addon/{cluster}/{addon}/{_uuid(name)}",
             "addonVersion": inputs.get("addonVersion") or "v1.0.0-eksbuild.1",
         }
 
@@ -320,18 +323,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return role, {
             **inputs,
             "name": role,
-            "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+            "arn": f"arn:aws:iam::{self.account_id}:role/{role}",
             "uniqueId": f"AROA{_hex(name, 17).upper()}",
         }
 
     def _oidc_provider(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         host = str(inputs.get("url", "oidc.example")).removeprefix("https://")
-        arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+        arn = f"arn:aws:iam::{self.account_id}:oidc-provider/{host}"
         return arn, {**inputs, "arn": arn}
 
     def _kms_key(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         key_id = _uuid(name)
-        return key_id, {**inputs, "keyId": key_id, "arn": f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{key_id}"}
+        return key_id, {**inputs, "keyId": key_id, "arn": f"arn:aws:kms:{self.region}:{self.account_id}:key/{key_id}"}
 
     def _bucket(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         bucket = inputs.get("bucket") or f"{name}-{_hex(name, 7)}"
@@ -349,19 +352,19 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return repo, {
             **inputs,
             "name": repo,
-            "arn": f"arn:aws:ecr:{self.region}:{ACCOUNT_ID}:repository/{repo}",
-            "registryId": ACCOUNT_ID,
-            "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{repo}",
+            "arn": f"arn:aws:ecr:{self.region}:{self.account_id}:repository/{repo}",
+            "registryId": self.account_id,
+            "repositoryUrl": f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{repo}",
         }
 
     def _rds_instance(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         ident = inputs.get("identifier") or f"{inputs.get('identifierPrefix', name + '-')}{_hex(name, 20)}"
         address = f"{ident}.c{_hex(name, 12)}.{self.region}.rds.amazonaws.com"
-        secret = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:rds!db-{_uuid(name)}-{_hex(name, 6)}"
+        secret = f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:rds!db-{_uuid(name)}-{_hex(name, 6)}"
         return ident, {
             **inputs,
             "identifier": ident,
-            "arn": f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:db:{ident}",
+            "arn": f"arn:aws:rds:{self.region}:{self.account_id}:db:{ident}",
             "address": address,
             "endpoint": f"{address}:5432",
             "port": 5432,
@@ -374,7 +377,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def _log_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         group = self._auto_name(name, inputs)
-        return group, {**inputs, "name": group, "arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{group}"}
+        return group, {
+            **inputs,
+            "name": group,
+            "arn": f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{group}",
+        }
 
     def _replication_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Cluster mode disabled: `master.` / `replica.` endpoints (the TLS-enabled naming)."""
@@ -384,7 +391,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return group, {
             **inputs,
             "replicationGroupId": group,
-            "arn": f"arn:aws:elasticache:{self.region}:{ACCOUNT_ID}:replicationgroup:{group}",
+            "arn": f"arn:aws:elasticache:{self.region}:{self.account_id}:replicationgroup:{group}",
             "primaryEndpointAddress": f"master.{group}.{suffix}",
             "readerEndpointAddress": f"replica.{group}.{suffix}",
             "port": inputs.get("port", 6379),
@@ -396,7 +403,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _secret(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Secrets Manager appends six random characters to the name in the ARN; the id is the ARN."""
         secret = self._auto_name(name, inputs)
-        arn = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{secret}-{_hex(name + 'suffix', 6)}"
+        arn = f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{secret}-{_hex(name + 'suffix', 6)}"
         return arn, {**inputs, "name": secret, "arn": arn}
 
     def _random_password(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:

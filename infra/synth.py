@@ -237,7 +237,7 @@ def record(
     lookups it called."""
     with _LOCK:
         _ensure_event_loop()
-        mocks = PlatformMocks(region=region, project=gcp_project)
+        mocks = PlatformMocks(region=region, project=gcp_project, account_id=_pinned_account(config))
         monitor = _RecordingMonitor(mocks)
         settings.ROOT.set(None)  # a fresh root Stack resource for this stack
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
@@ -252,6 +252,20 @@ def record(
         outputs = {name: _resolve_export(value) for name, value in exports.items()}
         resources = sorted(monitor.records, key=lambda r: r.urn)
     return resources, outputs, tuple(sorted(monitor.lookups))
+
+
+def _pinned_account(config: Mapping[str, Any]) -> str | None:
+    """The AWS account the stack pins (`aws:allowedAccountIds`, a list or its JSON), if any: the provider
+    refuses to run against another, so the offline graph may use it for the ARNs it invents."""
+    value = config.get("aws:allowedAccountIds")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = [value]
+    if isinstance(value, list) and value and str(value[0]).isdigit():
+        return str(value[0])
+    return None
 
 
 def _ensure_event_loop() -> None:

@@ -76,6 +76,28 @@ def test_plan_json_records_each_resources_dependencies(capsys):
     assert "aws:index/getCallerIdentity:getCallerIdentity" in doc["lookups"]
 
 
+def test_check_deploy_blocks_example_values_until_the_stack_is_real(capsys, tmp_path):
+    """`mlplat check --deploy` (the deploy workflow's offline gate) stops a stack that still carries the
+    reference stack's example account, documentation CIDR and example.com owners; with real values and
+    the account pinned (`aws:allowedAccountIds`, which the offline graph then uses too) it passes."""
+    example = (ROOT / "stacks/Pulumi.aws-dev.yaml").read_text()
+    path = tmp_path / "Pulumi.team-dev.yaml"
+    path.write_text(example)
+    code, out, _ = run(capsys, "check", "--stack-file", str(path), "--deploy", "-f", "json")
+    assert code == 1
+    blocking = {v["message"].split("'")[1] for v in json.loads(out)["violations"] if v["level"] == "mandatory"}
+    assert {"123456789012", "203.0.113.0/24", "example.com"} <= blocking
+    real = (
+        example.replace("123456789012", "210987654321")
+        .replace("203.0.113.0/24", "100.64.10.0/24")
+        .replace("example.com", "acme.io")
+        .replace("config:\n", "config:\n  aws:allowedAccountIds: ['210987654321']\n", 1)
+    )
+    path.write_text(real)
+    code, out, _ = run(capsys, "check", "--stack-file", str(path), "--deploy", "-f", "json")
+    assert code == 0, [v["message"] for v in json.loads(out)["violations"] if v["level"] == "mandatory"]
+
+
 def test_plan_writes_output_file_and_takes_a_stack_file(capsys, tmp_path):
     target = tmp_path / "plan.json"
     path = write_stack(tmp_path, raw_platform("aws-dev"), "fork")
