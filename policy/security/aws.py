@@ -282,7 +282,7 @@ def _eks_version(t: Target) -> Iterable[str]:
     version = t.get("version")
     if version is None:
         return  # EKS creates the newest version it offers
-    minimum = str(t.config.get("minimumVersion", "1.34"))
+    minimum = str(t.config.get("minimumVersion", "1.35"))
     have, floor = _version(version), _version(minimum)
     if have is None:
         yield f"cluster version '{version}' is not a Kubernetes minor version"
@@ -1091,9 +1091,12 @@ RULES: list[Rule] = [
         config={
             "minimumVersion": {
                 "type": "string",
-                "default": "1.34",
+                "default": "1.35",
                 "pattern": r"^\d+\.\d+$",
-                "description": "oldest Kubernetes minor version in EKS standard support (1.34 ends 2026-12-02)",
+                "description": (
+                    "oldest Kubernetes minor version in EKS standard support (1.34 ended 2026-12-02, 1.35 ends "
+                    "2027-03-27)"
+                ),
             }
         },
     ),
