@@ -425,14 +425,18 @@ def test_sigterm_under_torchrun_stops_every_rank_at_an_agreed_step_with_one_chec
 
 
 def test_torchrun_gives_its_workers_30_seconds_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    """After a SIGTERM torchrun waits TORCH_ELASTIC_SHUTDOWN_TIMEOUT seconds (default 30) for its workers,
-    then kills them (torch/distributed/launcher/api.py, elastic/multiprocessing/api.py)."""
+    """After a SIGTERM torchrun waits --shutdown-timeout / TORCH_ELASTIC_SHUTDOWN_TIMEOUT seconds (default 30)
+    for its workers, then kills them (torch/distributed/run.py, launcher/api.py, elastic/multiprocessing/api.py)."""
     from torch.distributed.launcher.api import LaunchConfig
 
     monkeypatch.delenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", raising=False)
     assert LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=1).shutdown_timeout == 30
     monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "110")
     assert LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=1).shutdown_timeout == 110
+    from torch.distributed.run import get_args_parser
+
+    args = get_args_parser().parse_args(["--shutdown-timeout", "90", "-m", "workloads.training"])
+    assert args.shutdown_timeout == 90
 
 
 # ------------------------------------------------------------------------ "### Data, checkpoints and outputs"
