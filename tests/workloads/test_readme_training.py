@@ -620,3 +620,14 @@ def test_the_pipeline_steps_in_the_table_are_the_commands_steps() -> None:
     row = next(line for line in README.splitlines() if "python -m workloads.pipelines {" in line)
     listed = re.search(r"python -m workloads\.pipelines \{([a-z,]+)\}", row)
     assert listed and listed.group(1).split(",") == [*STEPS, "all"]
+
+
+def test_stated_wall_clock_is_not_quoted_without_a_benchmark() -> None:
+    """Timings in this README come from benchmarks/ and name the machine (issue 17 section 4)."""
+    for match in re.finditer(r"about [\d.\u2013-]+ (?:minutes?|seconds?|s)\b", README):
+        pytest.fail(f"unbenchmarked timing in workloads/README.md: {match.group(0)!r}")
+    bench = section("### Tests and benchmarks")
+    assert "2 CPU cores" in bench and "24 GiB" in bench and "Python 3.11" in bench and "no GPU" in bench
+    assert "median" in bench
+    for script in re.findall(r"python (benchmarks/\w+\.py)", bench):
+        assert (REPO / script).exists(), script
