@@ -30,6 +30,7 @@ import boto3  # noqa: E402
 import torch  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from benchmarks.machine import describe  # noqa: E402
 from workloads.training import storage  # noqa: E402
 from workloads.training.checkpoint import (  # noqa: E402
     MANIFEST_FILE,
@@ -76,6 +77,7 @@ def main() -> int:
     parser.add_argument("--mb", type=float, default=120, help="approximate checkpoint size in MB (default 120)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    print(describe())
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

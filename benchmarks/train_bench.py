@@ -2,8 +2,8 @@
 
 1. The trainer against a bare PyTorch loop on the same model, data, batch size and optimizer, on
    this machine (CPU unless a GPU is visible): samples/s of each and the ratio (goal >= 0.95x).
-   Both sides run the same number of steps, alternately, several rounds; the best round of each
-   counts (the medians are printed too).
+   Both sides run the same number of steps, alternately, several rounds; the median round of each
+   counts, and the ratio is that of the medians (the best rounds are printed too, to show the noise).
 2. The GPT sample's tokens/s and model FLOPs utilisation (MFU): training FLOPs per token
    (6 N + 12 L H Q T, the PaLM estimate) x tokens/s / the device's peak dense bf16 FLOP/s.
    On a GPU: a GPT-2 small sized model (124M parameters, context 1024) in bf16 with torch.compile
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402, N812
 
+from benchmarks.machine import describe  # noqa: E402
 from workloads.training import distributed  # noqa: E402
 from workloads.training.config import parse_config  # noqa: E402
 from workloads.training.models import gpt_flops_per_token  # noqa: E402
@@ -135,13 +136,12 @@ def compare(name: str, cfg: Any, env: distributed.DistEnv, rounds: int) -> None:
     for _ in range(rounds):
         ours.append(trainer_rate(cfg, env))
         bare.append(bare_rate(cfg, env))
-    # Best of N is the figure least disturbed by other processes on a shared machine; the medians show
-    # how noisy the run was.
-    t, b = max(ours), max(bare)
+    # The medians are the figures; the best rounds show how much other processes on a shared machine moved them.
     tm, bm = statistics.median(ours), statistics.median(bare)
+    t, b = max(ours), max(bare)
     print(
-        f"{name:<34} trainer {t:>10,.0f} samples/s   bare loop {b:>10,.0f} samples/s   ratio {t / b:.3f}x "
-        f"(best of {rounds}; medians {tm:,.0f} / {bm:,.0f} = {tm / bm:.3f}x)"
+        f"{name:<34} trainer {tm:>10,.0f} samples/s   bare loop {bm:>10,.0f} samples/s   ratio {tm / bm:.3f}x "
+        f"(medians of {rounds} rounds; best rounds {t:,.0f} / {b:,.0f} = {t / b:.3f}x)"
     )
 
 
@@ -161,6 +161,7 @@ def main() -> int:
     device = env.device
     on_gpu = device.type == "cuda"
     where = torch.cuda.get_device_name(device) if on_gpu else f"CPU ({torch.get_num_threads()} threads)"
+    print(describe(torch.cuda.get_device_name(device) if on_gpu else None))
     print(f"device: {device} - {where}; torch {torch.__version__}")
     if not on_gpu:
         print("running on CPU: no GPU is visible; the GPU figures (bf16, torch.compile, MFU) need one")
