@@ -65,6 +65,27 @@ def test_lineage_and_checkpoint_travel_with_the_job(dev: Synthesis) -> None:
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
 
 
+def test_the_sample_job_reads_and_writes_where_its_identity_may(dev: Synthesis) -> None:
+    """The job's arguments, parsed by the trainer as it runs in the image: the data and every output are in the
+    platform's buckets (the image carries no data and its working directory is read-only to UID 10001), the
+    outputs under the team's prefix of the buckets its `workload` identity may write, and the lineage
+    annotation names the file the job reads."""
+    from workloads.training.cli import build_parser
+    from workloads.training.config import load_config
+
+    job = _one(dev, "TrainJob")
+    argv = job["spec"]["trainer"]["args"]
+    args = build_parser().parse_args(argv[argv.index("workloads.training") + 1 :])
+    cfg = load_config(args.config, {k: v for k, v in vars(args).items() if "." in k})
+    buckets = {
+        key: f"{'s3' if dev.spec.cloud == 'aws' else 'gs'}://{name}/" for key, name in dev.outputs["buckets"].items()
+    }
+    assert cfg.data.train_uri.startswith(buckets["datasets"])
+    assert cfg.run.output_uri.startswith(f"{buckets['models']}teams/research/")
+    assert cfg.run.checkpoint_uri and cfg.run.checkpoint_uri.startswith(f"{buckets['artifacts']}teams/research/")
+    assert job["metadata"]["annotations"]["ml-platform/dataset"] == cfg.data.train_uri
+
+
 def test_no_voluntary_disruption_of_the_workers(dev: Synthesis) -> None:
     pdb = _one(dev, "PodDisruptionBudget")
     assert pdb["metadata"]["namespace"] == "research"
