@@ -235,6 +235,32 @@ def test_ctrl_c_or_sigterm_stops_every_child(tmp_path: Path, signum: int, code: 
         assert not group_alive(p["pgid"]), f"{p['name']} survived {how}"
 
 
+@needs_extras
+def test_a_child_failing_mid_run_shows_its_log_tail_and_one_line_and_stops_the_rest(tmp_path: Path) -> None:
+    """The trainer crashes once MLflow is up (here on a WORLD_SIZE it cannot read, which it inherits as any
+    child inherits the demo's environment): the tail of its log, then one line, a non-zero exit, and MLflow
+    stopped with it."""
+    workdir = tmp_path / "work"
+    proc = run_demo("--workdir", str(workdir), env={**base_env(), "WORLD_SIZE": "not-a-number"})
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.rstrip().splitlines()
+    log = workdir / "logs" / "training.log"
+    assert lines[-1] == f"mlplat demo: training failed: exited with status 1 (log: {log})"
+    tail = [line.removeprefix("  | ") for line in lines if line.startswith("  | ")]
+    assert tail and tail == log.read_text().rstrip().splitlines()[-len(tail) :]
+    # every service stopped, then the tail of the trainer's log, then the one error line
+    assert lines[-2 - len(tail)].startswith("✓ stopped every service")
+    assert lines[-1 - len(tail) : -1] == [f"  | {line}" for line in tail]
+    assert tail[-1] == "ValueError: invalid literal for int() with base 10: 'not-a-number'"
+    assert all(line.startswith("  | ") for line in lines if "Traceback" in line)  # the child's, never the demo's
+    children = json.loads((workdir / "processes.json").read_text())
+    assert [p["name"] for p in children] == ["mlflow", "training"]  # the model server never started
+    assert children[1]["exit_code"] == 1 and children[0]["exit_code"] is not None
+    for p in children:
+        assert not group_alive(p["pgid"]), f"{p['name']} survived the failure"
+
+
 @needs_extras  # without them every case says what to install first
 @pytest.mark.parametrize(
     ("case", "message", "code"),
