@@ -66,6 +66,40 @@ def test_cloud_access_is_oidc_only_with_the_three_packs(name: str) -> None:
             assert (REPO / config.replace("${{ matrix.environment }}", env)).is_file()
 
 
+PULUMI_STATE_ENV = {
+    "PULUMI_BACKEND_URL": "${{ vars.PULUMI_BACKEND_URL }}",  # a self-managed backend: s3://, gs://
+    "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",  # or Pulumi Cloud
+    "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",  # passphrase-encrypted stacks
+}
+
+
+@pytest.mark.parametrize(("name", "job_name"), [("preview.yml", "preview"), ("pulumi-up.yml", "up")])
+def test_the_pulumi_jobs_get_exactly_the_state_settings(name: str, job_name: str) -> None:
+    """The state backend reaches `pulumi preview/up` as README says: the variable PULUMI_BACKEND_URL, the
+    secrets PULUMI_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE, in the job's environment; nothing else of
+    Pulumi's is set, and no step overrides them."""
+    doc = load(name)
+    assert not any(k.startswith("PULUMI_") for k in doc.get("env") or {})
+    job = doc["jobs"][job_name]
+    assert {k: v for k, v in job["env"].items() if k.startswith("PULUMI_")} == PULUMI_STATE_ENV
+    for step in job["steps"]:
+        assert not any(k.startswith("PULUMI_") for k in step.get("env") or {}), step
+    pulumi = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+    assert not {"cloud-url", "secrets-provider"} & set(pulumi["with"])  # the backend comes from the env only
+    text = (WORKFLOWS / name).read_text()
+    assert set(re.findall(r"\b(?:vars|secrets)\.(PULUMI_\w+)", text)) == set(PULUMI_STATE_ENV)
+
+
+def test_deploy_hands_the_reusable_workflow_both_secrets() -> None:
+    """deploy.yml calls pulumi-up.yml, which sees only the secrets it is given (the variable it reads itself)."""
+    declared = load("pulumi-up.yml")[True]["workflow_call"]["secrets"]
+    assert set(declared) == {"PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE"}
+    deploy = load("deploy.yml")
+    for job in ("up-dev", "up-prod"):
+        assert deploy["jobs"][job]["uses"] == "./.github/workflows/pulumi-up.yml"
+        assert deploy["jobs"][job]["secrets"] == {k: f"${{{{ secrets.{k} }}}}" for k in declared}
+
+
 def test_deploys_wait_for_an_environment_approval_dev_first() -> None:
     deploy = load("deploy.yml")
     assert deploy[True]["push"]["branches"] == ["main"]

@@ -7,6 +7,8 @@ analysis CLI's own parser, and the live predictor's environment with the model s
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from components.k8s import model_deployment, model_rollout
 from infra.config import ConfigError
 from infra.synth import Synthesis
 from tests.conftest import raw_platform, synth_platform, synth_stack
-from tests.k8s_schema import is_kubernetes, manifest, validate
+from tests.k8s_schema import CRD_DIR, is_kubernetes, manifest, validate
 from tests.test_k8s_model_deployment import _rai_violations
 from workloads.rollouts import __main__ as rollouts_cli
 from workloads.serving import cli as serving_cli
@@ -90,6 +92,47 @@ def test_the_shadow_is_its_own_cluster_local_inference_service(shadowed: Synthes
         assert predictor[key] == live["spec"]["predictor"][key], key
     assert "canary" not in live["spec"]
     assert shadow["metadata"]["annotations"]["ml-platform/canary-model-version"] == "4"
+
+
+def _property_names(schema: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, name) of every property an OpenAPI schema declares, at any depth."""
+    found: list[tuple[str, str]] = []
+    if isinstance(schema, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            found.append((path, name))
+            found += _property_names(sub, f"{path}.{name}")
+        for key, sub in schema.items():
+            if key != "properties":
+                found += _property_names(sub, path)
+    elif isinstance(schema, list):
+        for sub in schema:
+            found += _property_names(sub, path)
+    return found
+
+
+def test_kserve_has_no_mirror_of_its_own() -> None:
+    """Why the live model server mirrors: the pinned InferenceService API (v1beta1 at KServe v0.21.0, the
+    schema vendored in tests/schemas/crds/) has no mirror or shadow setting anywhere in its spec, and
+    an InferenceService that asks for one is rejected. (The full upstream CRD,
+    charts/kserve-crd/templates/serving.kserve.io_inferenceservices.yaml in kserve/kserve at v0.20.0 and
+    at the last commit before v0.21.0, has no property named like that either.)"""
+    from components.k8s.serving import KSERVE_VERSION
+
+    doc = json.loads((CRD_DIR / "inferenceservice.serving.kserve.io.json").read_text())
+    assert f"/{KSERVE_VERSION}/" in doc["source"] and doc["apiVersion"] == "serving.kserve.io/v1beta1"
+    spec = doc["schema"]["properties"]["spec"]
+    names = _property_names(spec, "spec")
+    assert len(names) > 60 and ("spec", "predictor") in names and ("spec", "canary") in names  # the real schema
+    mirrors = [f"{path}.{name}" for path, name in names if "mirror" in name.lower() or "shadow" in name.lower()]
+    assert mirrors == []
+    syn = synth_stack("aws-dev")
+    live = isvcs(syn)[MODEL]
+    assert validate(live, syn.spec.cluster.kubernetes_version) == []
+    for where in ("spec", "predictor"):
+        asking = copy.deepcopy(live)
+        target = asking["spec"] if where == "spec" else asking["spec"]["predictor"]
+        target["mirror"] = {"url": "http://credit-approval-shadow-predictor.research/v2/models/x/infer"}
+        assert any("mirror" in e for e in validate(asking, syn.spec.cluster.kubernetes_version)), where
 
 
 def test_the_live_server_mirrors_to_the_shadows_predictor_service(shadowed: Synthesis) -> None:

@@ -8,6 +8,7 @@ objective behaves the same on the server's histogram, and the dashboard Grafana 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,36 @@ def test_defaults_recording_windows_and_burn_factors() -> None:
     assert "rate1d" in slow and "rate2h" in slow and "rate3d" in slow and "(3 * 0.01)" in slow
     # the latency SLI reads the bucket of the threshold, as the Python client writes its bound
     assert 'le="0.5"' in next(r for r in rules if r.get("record", "").endswith("slow_ratio_rate5m"))["expr"]
+
+
+_BURN = re.compile(
+    r"namespace_model:[a-z_:]+_ratio_rate(?P<window>\w+)\{[^}]*\} > \((?P<factor>[\d.]+) \* (?P<budget>[\d.e-]+)\)"
+)
+
+
+def _burn_pairs(expr: str) -> set[tuple[float, str, str, float]]:
+    """(factor, long window, short window, budget) of each `(long and short)` pair of a burn-rate alert."""
+    promql_parser.parse(expr)  # what Prometheus loads
+    pairs = set()
+    for term in expr.split(" or "):
+        (long_, short) = [m.groupdict() for m in _BURN.finditer(term)]
+        assert long_["factor"] == short["factor"] and long_["budget"] == short["budget"], term
+        pairs.add((float(long_["factor"]), long_["window"], short["window"], float(long_["budget"])))
+    return pairs
+
+
+def test_burn_rate_alerts_page_at_14_4x_and_6x_and_ticket_at_3x_and_1x() -> None:
+    """The SRE workbook's four multi-window alerts (table 5-8), per objective: a page (severity critical)
+    at 14.4x over 1h/5m or 6x over 6h/30m, a ticket (severity warning) at 3x over 1d/2h or 1x over 3d/6h."""
+    alerts = {r["alert"]: r for g in groups() for r in g["rules"] if "alert" in r}
+    assert set(alerts) == ALERTS
+    for objective, budget in (("Availability", 0.001), ("Latency", 0.01)):  # 1 - 0.999, 1 - 0.99
+        page, ticket = alerts[f"Model{objective}BudgetBurnFast"], alerts[f"Model{objective}BudgetBurnSlow"]
+        assert page["labels"]["severity"] == "critical"
+        assert _burn_pairs(page["expr"]) == {(14.4, "1h", "5m", budget), (6.0, "6h", "30m", budget)}
+        assert ticket["labels"]["severity"] == "warning"
+        assert _burn_pairs(ticket["expr"]) == {(3.0, "1d", "2h", budget), (1.0, "3d", "6h", budget)}
+        assert "Open a ticket" in ticket["annotations"]["runbook"]
 
 
 def test_objectives_from_config_reach_the_rules() -> None:

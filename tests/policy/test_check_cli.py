@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from infra import cli
 from tests.conftest import synth_stack
@@ -254,3 +255,110 @@ def test_plan_carries_the_policy_verdict(capsys: pytest.CaptureFixture[str]) -> 
     assert policy["evaluations"] > 0
     code, out, _ = run(capsys, "plan", "--stack", "gcp-prod")
     assert "Policy: pass" in out
+
+
+def _table_lines(text: str) -> list[list[str]]:
+    """The cells of each body line of the tables in `text` (as rich draws them, one list per line)."""
+    return [[c.strip() for c in line.strip().strip("│").split("│")] for line in text.splitlines() if line[:1] == "│"]
+
+
+def _detail_rows(text: str) -> list[tuple[str, str, str]]:
+    """(level, policy, resource) of each row of the violations table `mlplat check` prints."""
+    return [(c[1], c[2], c[3]) for c in _table_lines(text) if len(c) == 5 and c[1]]
+
+
+def test_verbose_lists_advisory_violations_and_the_default_does_not(capsys: pytest.CaptureFixture[str]) -> None:
+    _, doc = misconfigured(capsys)
+    advisory = {(v["policy"], v["name"]) for v in doc["violations"] if v["level"] == "advisory"}
+    mandatory = {(v["policy"], v["name"]) for v in doc["violations"] if v["level"] == "mandatory"}
+    assert advisory and mandatory
+    args = ("check", "--program", str(MISCONFIGURED), "--stack-file", str(MISCONFIGURED / "Pulumi.dev.yaml"))
+    code, out, _ = run(capsys, *args)
+    assert code == 1
+    rows = _detail_rows(out)
+    assert {(p, r) for level, p, r in rows if level == "mandatory"} == mandatory
+    assert not [row for row in rows if row[0] == "advisory"]
+    assert out.rstrip().endswith(f"({len(advisory)} advisory not shown: --verbose)")
+    for flag in ("-v", "--verbose"):
+        code, out, _ = run(capsys, *args, flag)
+        assert code == 1
+        rows = _detail_rows(out)
+        assert {(p, r) for level, p, r in rows if level == "advisory"} == advisory
+        assert {(p, r) for level, p, r in rows if level == "mandatory"} == mandatory
+        assert "not shown" not in out
+
+
+def test_a_programs_enforcement_profile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`--environment`, else the program's `environment` config value, else prod."""
+
+    def check(environment: str | None, *extra: str) -> dict:
+        stack_file = tmp_path / "Pulumi.dev.yaml"
+        config = {"aws:region": "eu-west-1"} | ({"team:environment": environment} if environment else {})
+        stack_file.write_text(yaml.safe_dump({"config": config}))
+        code, out, err = run(
+            capsys, "check", "--program", str(MISCONFIGURED), "--stack-file", str(stack_file), "-f", "json", *extra
+        )
+        assert code == 1, err
+        return json.loads(out)
+
+    def profile(doc: dict) -> tuple[str, str, str]:
+        (stack,) = doc["stacks"]
+        (versioning,) = [v for v in doc["violations"] if v["policy"] == "aws-s3-versioning"]  # prod-only
+        return stack["environment"], Path(stack["config"]["ml-platform-security"]).name, versioning["level"]
+
+    assert profile(check("dev")) == ("dev", "dev.json", "advisory")  # the program's own value
+    assert profile(check("dev", "--environment", "prod")) == ("prod", "prod.json", "mandatory")  # the flag wins
+    assert profile(check("prod", "-e", "dev")) == ("dev", "dev.json", "advisory")
+    assert profile(check(None)) == ("prod", "prod.json", "mandatory")  # none: the strictest
+    assert profile(check(None, "--environment", "staging"))[:2] == ("staging", "staging.json")
+
+
+def test_the_waiver_file_from_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --waivers, `$ML_PLATFORM_POLICY_WAIVERS` names the waiver file; --waivers still wins."""
+    future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    waiver_file = tmp_path / "waivers.yaml"
+    waiver_file.write_text(
+        "waivers:\n"
+        "  - policy: aws-sg-no-public-admin-ports\n"
+        "    resource: '*ssh-open'\n"
+        "    reason: bastion replaced next sprint (TICKET-2)\n"
+        f"    expires: {future}\n"
+    )
+
+    def sg_levels(*extra: str) -> set[str]:
+        _, doc = misconfigured(capsys, *extra)
+        return {v["level"] for v in doc["violations"] if v["policy"] == "aws-sg-no-public-admin-ports"}
+
+    assert sg_levels() == {"mandatory"}
+    monkeypatch.setenv("ML_PLATFORM_POLICY_WAIVERS", str(waiver_file))
+    assert sg_levels() == {"waived"}
+    empty = tmp_path / "none.yaml"
+    empty.write_text("waivers: []\n")
+    assert sg_levels("--waivers", str(empty)) == {"mandatory"}
+    monkeypatch.setenv("ML_PLATFORM_POLICY_WAIVERS", str(tmp_path / "missing.yaml"))
+    code, _, err = run(capsys, "check", "--stack", "aws-dev")
+    assert code == 2 and err.strip() == f"{tmp_path / 'missing.yaml'}: no such waiver file"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_policies_lists_one_row_per_rule_of_the_three_packs(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    from policy import runner
+
+    packs = runner.load_packs()
+    assert [p.name for p in packs] == ["ml-platform-security", "ml-platform-responsible-ai", "ml-platform-deploy"]
+    expected = [(p.name, r.name) for p in packs for r in p.rules]
+    assert len(set(expected)) == len(expected) > 150
+    code, out, _ = run(capsys, "policies", "--format", fmt)
+    assert code == 0
+    if fmt == "json":
+        rows = json.loads(out)
+        assert [(r["pack"], r["id"]) for r in rows] == expected
+        levels = {(p.name, r.name): r.enforcement_level.value for p in packs for r in p.rules if r.enforcement_level}
+        assert all(r["level"] == levels[(r["pack"], r["id"])] for r in rows)
+    else:
+        cells = _table_lines(out)
+        # a row's first line names its pack and rule; a long compliance cell continues on lines without them
+        assert [(f"ml-platform-{c[0]}", c[1]) for c in cells if c[0]] == expected
+        assert all(not c[1] for c in cells if not c[0])

@@ -16,6 +16,7 @@ import pytest
 
 from policy import runner
 from policy.deploy import ordering
+from policy.rule import StackRule
 from tests.policy.cases import Case, check_case
 
 KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
@@ -746,3 +747,50 @@ def test_placeholders_block_only_a_stack_about_to_be_deployed() -> None:
 
     assert level(False) == {"advisory"}
     assert level(True) == {"mandatory"}
+
+
+def test_a_graph_rule_sees_every_resource_and_the_properties_only_of_the_types_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A graph rule (`StackRule(graph=True)`) gets every resource with its URN, parent and dependencies, since
+    an ordering edge may pass through any of them; offline, only the types it reads (`types`) come with their
+    properties. Here the logging waits for the grant only through a component of another type."""
+    from policy import waivers
+
+    deploy = next(p for p in runner.load_packs() if p.name == "ml-platform-deploy")
+    rule = deploy.policy("deploy-aws-s3-logging-after-target-grant")
+    assert isinstance(rule, StackRule) and rule.graph and rule.types == ("aws:s3/",)
+    only = runner.Pack(deploy.name, deploy.module, deploy.directory, deploy.version, [rule])
+    sent: list[Any] = []
+    real = runner.stack_request
+
+    def spy(resources: Any, with_properties: Any = None) -> Any:
+        sent.append(real(resources, with_properties))
+        return sent[-1]
+
+    monkeypatch.setattr(runner, "stack_request", spy)
+    waivers.use(waivers.WaiverSet())
+    storage = res(COMPONENT, "storage", after=[_log_policy])  # its children are created after the grant
+    team = res(NAMESPACE, "team-a", {"metadata": {"name": "team-a"}})
+    logging = {"bucket": "mlp-data", "targetBucket": "mlp-logs"}
+
+    def violations(parent: runner.Resource | None) -> list[str]:
+        stack = [_logs, _data, _log_policy, storage, team, res(BUCKET_LOGGING, "data", logging, parent=parent)]
+        analyzer = runner.PackAnalyzer(only, runner.resolve_pack_config(only, {}, "test"))
+        found = analyzer.analyze_stack(stack)
+        (request,) = sent[-1:]
+        items = {item.urn: item for item in request.resources}
+        assert set(items) == {r.urn for r in stack}
+        for r in stack:
+            item = items[r.urn]
+            assert (item.type, item.name, item.parent, list(item.dependencies)) == (
+                r.type,
+                r.name,
+                r.parent or "",
+                list(r.dependencies),
+            )
+            assert bool(item.properties.fields) == (r.type.startswith("aws:s3/") and bool(r.inputs)), r.type
+        return [v.message for v in found]
+
+    assert violations(parent=storage) == []  # ordered through the component's edge
+    assert violations(parent=None) != []  # without it, the logging races the grant

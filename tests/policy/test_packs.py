@@ -3,7 +3,9 @@ every rule covered by cases, and the reference stacks passing with no waivers.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -82,13 +84,15 @@ def test_every_rule_has_a_violating_and_a_compliant_case() -> None:
 # --- loading as the Pulumi CLI does -----------------------------------------------------------------
 
 
-def _serve(pack_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """`pulumi-analyzer-policy-python` runs `python -m pulumi.policy ENGINE PACK_DIR` and reads the port."""
+def _serve(pack_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """`pulumi-analyzer-policy-python` runs `python -m pulumi.policy ENGINE PACK_DIR` and reads the port;
+    `env`: what the environment of `pulumi preview` adds."""
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack_dir)],
         cwd=pack_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().strip()
@@ -183,6 +187,49 @@ def test_deploy_pack_reads_the_dependency_graph_as_the_cli_sends_it() -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def _privileged(name: str) -> runner.Resource:
+    container = {"name": "app", "image": "app", "securityContext": {"privileged": True}}
+    spec = {"template": {"spec": {"containers": [container]}}}
+    return runner.resource("kubernetes:apps/v1:Deployment", {"metadata": {"name": name}, "spec": spec}, name=name)
+
+
+def test_waivers_from_the_environment_are_applied_and_listed_in_preview(tmp_path: Path) -> None:
+    """Under the Pulumi CLI the pack reads its waivers from `$ML_PLATFORM_POLICY_WAIVERS`: the waived
+    resource gets no mandatory violation, and the advisory stack rule `waivers-in-effect` lists it."""
+    expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    waiver_file = tmp_path / "waivers.yaml"
+    waiver_file.write_text(
+        "waivers:\n"
+        "  - policy: k8s-pod-not-privileged\n"
+        "    resource: 'waived-*'\n"
+        "    reason: the GPU driver installer needs it until the operator ships (TICKET-3)\n"
+        f"    expires: {expires}\n"
+    )
+    waived, other = _privileged("waived-installer"), _privileged("other")
+    proc, port = _serve(SECURITY.directory, {waivers.ENV_FILE: str(waiver_file)})
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
+            resolved = runner.resolve_pack_config(SECURITY, runner.read_pack_config(SECURITY.config_file("prod")))
+            stub.Configure(runner.configure_request(resolved), timeout=20)
+            flagged = set()
+            for r in (waived, other):  # the CLI: Analyze for each resource, then AnalyzeStack
+                for d in stub.Analyze(runner.analyze_request(r), timeout=20).diagnostics:
+                    if d.policyName == "k8s-pod-not-privileged":
+                        assert d.enforcementLevel == proto.MANDATORY
+                        flagged.add(r.name)
+            assert flagged == {"other"}
+            stack = stub.AnalyzeStack(runner.stack_request([waived, other]), timeout=20).diagnostics
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert not [d.message for d in stack if d.policyName == "waivers-valid"]
+    (in_effect,) = [d for d in stack if d.policyName == "waivers-in-effect"]
+    assert in_effect.enforcementLevel == proto.ADVISORY
+    assert f"'k8s-pod-not-privileged' waived until {expires}: " in in_effect.message
+    assert "TICKET-3" in in_effect.message and "'app'" in in_effect.message
 
 
 # --- per-environment enforcement ----------------------------------------------------------------------

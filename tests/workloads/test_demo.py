@@ -2,22 +2,29 @@
 and the model server, and talks to them over HTTP. The demo runs once for the module; the tests read
 its JSON summary, its work directory and the process table.
 
-Also: Ctrl-C or SIGTERM in the middle leaves no process behind, and the errors a user can hit before anything
-starts are one line with a non-zero exit.
+Also: Ctrl-C or SIGTERM in the middle leaves no process behind; a child that fails mid-run ends the demo with
+the tail of its log and one line; `--keep-serving` keeps the servers up, its curl answered, until Ctrl-C;
+and the errors a user can hit before anything starts are one line with a non-zero exit. The two extra demo
+runs (kept serving, failing) add about one demo's time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import importlib.util
 import io
 import json
 import os
+import queue
+import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +240,90 @@ def test_ctrl_c_or_sigterm_stops_every_child(tmp_path: Path, signum: int, code: 
     assert "Traceback" not in err
     for p in json.loads(registry.read_text()):
         assert not group_alive(p["pgid"]), f"{p['name']} survived {how}"
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=10) as resp:
+        return resp.status, resp.read()
+
+
+@needs_extras
+def test_keep_serving_leaves_the_servers_up_with_a_curl_that_works_until_ctrl_c(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    with (tmp_path / "stderr").open("w") as stderr:
+        proc = subprocess.Popen(
+            [*DEMO, "--keep-serving", "--workdir", str(workdir), "--rows", "1"],
+            cwd=REPO,
+            env=base_env(),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    printed: list[str] = []
+    try:
+        deadline = time.monotonic() + 300  # the whole demo runs first (28 s when the machine is idle)
+        while not (printed and printed[-1].startswith("export ")):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()[-3000:]
+            with contextlib.suppress(queue.Empty):
+                printed.append(lines.get(timeout=1))
+        # the curl the demo prints, pasted into a shell as it stands, is answered by the model server
+        (curl,) = [line.strip() for line in printed if line.startswith("curl ")]
+        answered = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30, check=False)
+        assert answered.returncode == 0, answered.stderr
+        answer = json.loads(answered.stdout)
+        assert answer["model_name"] == "credit-approval" and len(answer["outputs"][0]["data"]) == 1
+        # and the settings it prints reach the S3 and MLflow servers
+        settings = dict(word.split("=", 1) for word in printed[-1].split()[1:])
+        assert _get(f"{settings['MLFLOW_TRACKING_URI']}/health")[0] == 200
+        assert b"<Name>mlp-demo-models</Name>" in _get(settings["AWS_ENDPOINT_URL"] + "/")[1]  # ListBuckets
+        serving = json.loads((workdir / "processes.json").read_text())
+        assert {p["name"] for p in serving if group_alive(p["pgid"])} == {"mlflow", "model-server"}
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, err[-3000:]  # Ctrl-C is how a kept demo ends
+    assert err.rstrip().splitlines()[-1].startswith("✓ stopped every service") and "Traceback" not in err
+    for p in serving:
+        assert not group_alive(p["pgid"]), f"{p['name']} survived Ctrl-C"
+    assert subprocess.run(shlex.split(curl), capture_output=True, timeout=30, check=False).returncode != 0
+
+
+@needs_extras
+def test_a_child_failing_mid_run_shows_its_log_tail_and_one_line_and_stops_the_rest(tmp_path: Path) -> None:
+    """The trainer crashes once MLflow is up (here on a WORLD_SIZE it cannot read, which it inherits as any
+    child inherits the demo's environment): the tail of its log, then one line, a non-zero exit, and MLflow
+    stopped with it."""
+    workdir = tmp_path / "work"
+    proc = run_demo("--workdir", str(workdir), env={**base_env(), "WORLD_SIZE": "not-a-number"})
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.rstrip().splitlines()
+    log = workdir / "logs" / "training.log"
+    assert lines[-1] == f"mlplat demo: training failed: exited with status 1 (log: {log})"
+    tail = [line.removeprefix("  | ") for line in lines if line.startswith("  | ")]
+    assert tail and tail == log.read_text().rstrip().splitlines()[-len(tail) :]
+    # every service stopped, then the tail of the trainer's log, then the one error line
+    assert lines[-2 - len(tail)].startswith("✓ stopped every service")
+    assert lines[-1 - len(tail) : -1] == [f"  | {line}" for line in tail]
+    assert tail[-1] == "ValueError: invalid literal for int() with base 10: 'not-a-number'"
+    assert all(line.startswith("  | ") for line in lines if "Traceback" in line)  # the child's, never the demo's
+    children = json.loads((workdir / "processes.json").read_text())
+    assert [p["name"] for p in children] == ["mlflow", "training"]  # the model server never started
+    assert children[1]["exit_code"] == 1 and children[0]["exit_code"] is not None
+    for p in children:
+        assert not group_alive(p["pgid"]), f"{p['name']} survived the failure"
 
 
 @needs_extras  # without them every case says what to install first

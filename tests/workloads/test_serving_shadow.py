@@ -425,6 +425,93 @@ def test_sampling_and_the_bounded_queue() -> None:
     assert 'model_server_shadow_requests_total{model="m",result="dropped"} 5.0' in metrics.render().decode()
 
 
+class _Clock:
+    """The shadow module's `time`, with a monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _Session:
+    """Stands in for the mirror's aiohttp session: each post fails with the next exception, or answers."""
+
+    status = 200
+
+    def __init__(self) -> None:
+        self.outcomes: list[BaseException | None] = []
+        self.posts = 0
+        self._next: BaseException | None = None
+
+    def post(self, url: str, **kwargs: Any) -> _Session:
+        self.posts += 1
+        self._next = self.outcomes.pop(0)
+        return self
+
+    async def __aenter__(self) -> _Session:
+        if self._next is not None:
+            raise self._next
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        return json.dumps({"outputs": [{"name": "y", "shape": [1], "data": [0.0]}]}).encode()
+
+
+def test_the_pause_after_a_refusal_or_timeout_doubles_from_1_s_to_a_30_s_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused connections and timeouts in a row: the mirror pauses 1, 2, 4, 8, 16 s, then 30 s and stays
+    there; during a pause mirrored requests are dropped without an attempt, at its end the next is tried;
+    an answer resets the pause to 1 s."""
+    from workloads.serving import shadow as shadow_mod
+
+    clock = _Clock()
+    monkeypatch.setattr(shadow_mod, "time", clock)
+    metrics = Metrics("m")
+    session = _Session()
+    pauses: list[float] = []
+
+    async def attempt(outcome: BaseException | None) -> None:
+        """One mirrored request, sent as a sender task sends it, ending in `outcome`."""
+        session.outcomes.append(outcome)
+        mirror.mirror(b"{}", np.zeros(1))
+        assert mirror._queue.qsize() == 1, "a request after the pause must be queued"
+        await mirror._handle(mirror._queue.get_nowait())
+        assert not session.outcomes, "it must have been sent"
+
+    async def scenario() -> None:
+        failures = [ConnectionRefusedError(111, "Connection refused"), TimeoutError()] * 5
+        for failure in failures:
+            started = clock.now
+            await attempt(failure)
+            pause = mirror._paused_until - started
+            pauses.append(pause)
+            # within the pause: dropped, never sent
+            clock.now = started + pause - 0.01
+            mirror.mirror(b"{}", np.zeros(1))
+            assert mirror._queue.qsize() == 0 and session.posts == len(pauses)
+            clock.now = started + pause  # the pause is over
+        await attempt(None)  # the shadow answers: the pause starts again at 1 s
+        started = clock.now
+        await attempt(TimeoutError())
+        pauses.append(mirror._paused_until - started)
+
+    mirror = ShadowMirror(ShadowConfig(url="http://127.0.0.1:9/", senders=1), metrics, "y")
+    mirror._session = session  # type: ignore[assignment]
+    asyncio.run(scenario())
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0, 30.0, 1.0]
+    text = metrics.render().decode()
+    assert 'model_server_shadow_requests_total{model="m",result="error"} 11.0' in text
+    assert 'model_server_shadow_requests_total{model="m",result="dropped"} 10.0' in text
+    assert 'model_server_shadow_requests_total{model="m",result="ok"} 1.0' in text
+
+
 # -- flags ------------------------------------------------------------------------------------------
 
 
