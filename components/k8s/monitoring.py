@@ -103,17 +103,9 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
         "kubeProxy": {"enabled": False},
         "coreDns": {"enabled": not gke},  # GKE runs kube-dns (dnsmasq metrics), EKS CoreDNS
         "kubeDns": {"enabled": gke},
-        "defaultRules": {
-            "create": True,
-            "rules": {
-                "etcd": False,
-                "kubeControllerManager": False,
-                "kubeSchedulerAlerting": False,
-                "kubeSchedulerRecording": False,
-                "kubeProxy": False,
-                "windows": False,
-            },
-        },
+        # the default rules of the components turned off above (and of Windows, not monitored) are
+        # rendered only for enabled components: no `defaultRules.rules` switches are needed
+        "defaultRules": {"create": True},
         "prometheusOperator": {
             "image": _image(OPERATOR_IMAGE),
             "prometheusConfigReloader": {"image": _image(RELOADER_IMAGE)},
@@ -178,7 +170,6 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             "tolerations": system,
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
             "persistence": {"enabled": False},  # dashboards are code (ConfigMaps), not clicks
-            "testFramework": {"enabled": False},  # the chart's test pod pulls an unpinned image
         },
         "kube-state-metrics": {
             "image": _image(KSM_IMAGE),
