@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from infra.synth import ResourceRecord, Synthesis
@@ -19,6 +20,24 @@ from tests.netpol import Address, Cluster, Pod
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SYSTEM_NAMESPACES = ("kube-system", "default")
+GPU_OPERATOR_STACK = "aws-prod+gpu-operator"  # a variant: no reference stack runs the GPU Operator
+
+
+@cache
+def gpu_operator_stack() -> Synthesis:
+    """aws-prod with `services.gpuRuntime.mode: gpu-operator`."""
+    from tests.conftest import raw_platform, synth_platform
+
+    platform = raw_platform("aws-prod")
+    platform["services"] = {"gpuRuntime": {"mode": "gpu-operator"}}
+    return synth_platform(platform, "aws-prod")
+
+
+def stack(name: str) -> Synthesis:
+    """A reference stack, or the GPU Operator variant."""
+    from tests.conftest import synth_stack
+
+    return gpu_operator_stack() if name == GPU_OPERATOR_STACK else synth_stack(name)
 
 
 @dataclass(frozen=True)

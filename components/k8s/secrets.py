@@ -54,7 +54,7 @@ def _component_values(svc: ServicesContext, replicas: int, cpu: str, memory: str
         "podSecurityContext": sec["podSecurityContext"],
         "securityContext": sec["securityContext"],
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
-        "podDisruptionBudget": {"enabled": svc.ctx.prod, "minAvailable": 1},
+        "podDisruptionBudget": base.pdb_values(replicas, svc.ctx.prod),  # none for the single cert controller
     }
 
 
