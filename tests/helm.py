@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ def _kube_version(version: str) -> str:
     return ".".join([*parts, "0", "0"][:3])
 
 
-@cache
+@lru_cache(maxsize=256)  # a rendered manifest is text: a few MB at most
 def _render(chart: str, values_json: str, namespace: str, release: str, kube: str, crds: bool, apis: str) -> str:
     helm = require_helm()
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,7 +179,7 @@ def _render(chart: str, values_json: str, namespace: str, release: str, kube: st
     return done.stdout
 
 
-@cache
+@lru_cache(maxsize=32)  # parsed objects are heavier: the last few renders
 def _parse(text: str) -> tuple[Any, ...]:
     return tuple(yaml.load_all(text, Loader=_Loader))  # a safe loader (CSafeLoader), one tag more
 

@@ -20,16 +20,17 @@ from tests.netpol import Address, Cluster, Pod
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SYSTEM_NAMESPACES = ("kube-system", "default")
-GPU_OPERATOR_STACK = "aws-prod+gpu-operator"  # a variant: no reference stack runs the GPU Operator
+# a variant with what no reference stack runs: the GPU Operator, and Karpenter for the GPU pools
+GPU_OPERATOR_STACK = "aws-prod+gpu-operator+karpenter"
 
 
 @cache
 def gpu_operator_stack() -> Synthesis:
-    """aws-prod with `services.gpuRuntime.mode: gpu-operator`."""
+    """aws-prod with `services.gpuRuntime.mode: gpu-operator` and `autoscaling.gpuProvisioner: karpenter`."""
     from tests.conftest import raw_platform, synth_platform
 
     platform = raw_platform("aws-prod")
-    platform["services"] = {"gpuRuntime": {"mode": "gpu-operator"}}
+    platform["services"] = {"gpuRuntime": {"mode": "gpu-operator"}, "autoscaling": {"gpuProvisioner": "karpenter"}}
     return synth_platform(platform, "aws-prod")
 
 
@@ -118,15 +119,18 @@ CLUSTER_SCOPED = {
 _RENDERED: dict[int, tuple[Synthesis, dict[str, list[dict[str, Any]]]]] = {}
 
 
+def api_versions(syn: Synthesis) -> set[str]:
+    """What `.Capabilities.APIVersions` adds in this stack's cluster: the API groups of every CRD its
+    releases install (charts render ServiceMonitors and the like only when the cluster has them)."""
+    kube = syn.spec.cluster.kubernetes_version
+    return _crd_apis([o for r in release_inputs(syn) for o in helm.release_objects(r.inputs, kube_version=kube)])
+
+
 def _render_all(syn: Synthesis) -> dict[str, list[dict[str, Any]]]:
     kube = syn.spec.cluster.kubernetes_version
-    releases = release_inputs(syn)
-    first = {r.name: helm.release_objects(r.inputs, kube_version=kube) for r in releases}
-    # a second pass with the API groups the stack's CRDs add: charts render ServiceMonitors and the
-    # like only when `.Capabilities` has them, as a real install after the CRD releases would see
-    apis = _crd_apis([o for objs in first.values() for o in objs])
+    apis = api_versions(syn)  # as a real install after the CRD releases would see them
     out = {}
-    for r in releases:
+    for r in release_inputs(syn):
         objs = helm.release_objects(r.inputs, kube_version=kube, api_versions=apis)
         out[r.name] = [_namespace_of(o, r.inputs["namespace"]) for o in objs]
     return out

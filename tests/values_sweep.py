@@ -54,21 +54,24 @@ def _set(values: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str,
     return out
 
 
-def _render(inputs: dict[str, Any], kube: str) -> str:
+def _render(inputs: dict[str, Any], kube: str, apis: frozenset[str]) -> str:
     try:
-        return json.dumps(helm.release_objects(inputs, kube_version=kube), sort_keys=True)
+        return json.dumps(helm.release_objects(inputs, kube_version=kube, api_versions=apis), sort_keys=True)
     except helm.HelmError as exc:
         return f"error: {exc}"
 
 
-def unchanged_leaves(inputs: dict[str, Any], kube: str = "1.35", workers: int = 2) -> list[tuple[str, Any]]:
-    """The leaves of a release's values whose mutation leaves its render unchanged."""
-    baseline = _render(inputs, kube)
+def unchanged_leaves(
+    inputs: dict[str, Any], kube: str = "1.35", apis: frozenset[str] = frozenset(), workers: int = 2
+) -> list[tuple[str, Any]]:
+    """The leaves of a release's values whose mutation leaves its render unchanged, in a cluster that
+    serves `apis` (the stack's CRD groups: a ServiceMonitor switch is read only where they exist)."""
+    baseline = _render(inputs, kube, apis)
     values = inputs.get("values") or {}
 
     def same(item: tuple[tuple[str, ...], Any]) -> bool:
         path, value = item
-        return _render({**inputs, "values": _set(values, path, mutate(value))}, kube) == baseline
+        return _render({**inputs, "values": _set(values, path, mutate(value))}, kube, apis) == baseline
 
     items = list(leaves(values))
     with ThreadPoolExecutor(workers) as pool:
@@ -77,15 +80,15 @@ def unchanged_leaves(inputs: dict[str, Any], kube: str = "1.35", workers: int = 
 
 
 def main(argv: list[str]) -> int:
-    from tests.conftest import synth_stack
-    from tests.k8s_cluster import RELEASE
+    from tests import k8s_cluster
 
     stack, only = argv[0], set(argv[1:])
-    syn = synth_stack(stack)
-    for rel in syn.of_type(RELEASE):
+    syn = k8s_cluster.stack(stack)
+    apis = frozenset(k8s_cluster.api_versions(syn))
+    for rel in syn.of_type(k8s_cluster.RELEASE):
         if only and rel.name not in only:
             continue
-        found = unchanged_leaves(rel.inputs, syn.spec.cluster.kubernetes_version)
+        found = unchanged_leaves(rel.inputs, syn.spec.cluster.kubernetes_version, apis)
         print(f"{stack} {rel.name}: {len(found)} unchanged")
         for path, value in found:
             print(f"    {path} = {json.dumps(value)[:80]}")

@@ -87,9 +87,10 @@ def manager_config(svc: ServicesContext) -> str:
 
 def chart_values(svc: ServicesContext, monitoring: bool) -> dict:
     prod = svc.ctx.prod
+    replicas = 2 if prod else 1
     return {
         "controllerManager": {
-            "replicas": 2 if prod else 1,
+            "replicas": replicas,
             "manager": {
                 "image": {"repository": IMAGE.repository, "tag": IMAGE.tag, "pullPolicy": "IfNotPresent"},
                 "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
@@ -97,7 +98,7 @@ def chart_values(svc: ServicesContext, monitoring: bool) -> dict:
                 "containerSecurityContext": base.restricted_values()["securityContext"],
             },
             "tolerations": base.system_tolerations(),
-            "podDisruptionBudget": {"enabled": prod, "minAvailable": 1},
+            "podDisruptionBudget": base.pdb_values(replicas, prod),
         },
         "managerConfig": {"controllerManagerConfigYaml": manager_config(svc)},
         "enablePrometheus": monitoring,  # the chart's ServiceMonitor for Kueue's metrics
