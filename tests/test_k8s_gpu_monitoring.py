@@ -220,8 +220,9 @@ def test_operator_runs_mig_and_time_slicing_with_the_platform_exporter_config() 
     assert exporter["serviceMonitor"] == {"enabled": False}
     cm = named(syn, "ConfigMap", exporter["config"]["name"])
     assert cm["metadata"]["namespace"] == base.NS_GPU
-    env = {e["name"]: e["value"] for e in exporter["env"]}
-    assert env["DCGM_EXPORTER_COLLECTORS"] == f"{gpu_runtime.DCGM_CONFIG_DIR}/{next(iter(cm['data']))}"
+    # the operator mounts the ConfigMap's `dcgm-metrics.csv` and points the exporter at it itself
+    assert list(cm["data"]) == ["dcgm-metrics.csv"]
+    assert "DCGM_EXPORTER_COLLECTORS" not in {e["name"] for e in exporter["env"]}
     # the operator's exporter is scraped; the platform's own DaemonSet is not deployed beside it
     assert not objects(syn, "DaemonSet", base.NS_GPU)
     sm = named(syn, "ServiceMonitor", gpu_runtime.DCGM_NAME)["spec"]

@@ -38,7 +38,7 @@ def release(syn: Synthesis, name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("stack", ["aws-prod", "gcp-prod"])
 def test_dcgm_exports_profiling_metrics_from_gpu_nodes_only(stack: str) -> None:
     syn = synth_stack(stack)
-    csv = named(syn, "ConfigMap", "dcgm-metrics")["data"]["metrics.csv"]
+    csv = named(syn, "ConfigMap", "dcgm-metrics")["data"][gpu_runtime.DCGM_METRICS_FILE]
     fields = [line.split(",")[0] for line in csv.splitlines()]
     for metric in gpu_runtime.PROFILING_METRICS:
         assert metric in fields

@@ -124,10 +124,9 @@ def test_controllers_run_restricted_on_the_system_nodes() -> None:
 # --- the controller ----------------------------------------------------------------------------------------
 
 
-def test_controller_watches_the_team_namespaces_with_defaults() -> None:
+def test_controller_runs_every_workflow_with_the_platform_defaults() -> None:
     syn = synth_stack("aws-dev")
     controller = values(syn)["controller"]
-    assert controller["workflowNamespaces"] == [t.name for t in syn.spec.teams]
     assert values(syn)["singleNamespace"] is False
     assert controller["parallelism"] == syn.spec.services.pipelines.parallelism
     assert controller["workflowRestrictions"] == {"templateReferencing": "Strict"}
@@ -156,7 +155,7 @@ def test_metrics_are_scraped_when_monitoring_is_on() -> None:
 def test_prod_runs_two_servers_and_controllers_dev_one() -> None:
     for stack, replicas in (("aws-dev", 1), ("aws-prod", 2), ("gcp-prod", 2)):
         svc = services_context(stack)
-        v = pipelines.chart_values(svc, ["research"], None)
+        v = pipelines.chart_values(svc, None)
         assert (v["server"]["replicas"], v["controller"]["replicas"]) == (replicas, replicas), stack
         assert v["server"]["pdb"]["enabled"] is (replicas == 2)
         assert v["controller"]["serviceMonitor"]["enabled"] is False  # no monitoring given
@@ -210,7 +209,6 @@ def test_artifact_repository_is_the_artifacts_bucket_without_credentials(stack: 
         # no access keys, key files or secret references: workload identity only
         assert not {k for k in keys_anywhere(repo) if k.endswith("Secret") or "accessKey" in k}
     v = values(syn)
-    assert v["useDefaultArtifactRepo"] is False and v["useStaticCredentials"] is False
     assert "artifactRepository" not in v and "artifactRepositoryRef" not in v
     assert not {k for k in keys_anywhere(v) if k.endswith("Secret") or "accessKey" in k}
 
@@ -345,8 +343,11 @@ def test_network_policies() -> None:
     (scrape,) = controller["spec"]["ingress"]
     assert scrape["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
     assert scrape["ports"] == [{"port": 9090, "protocol": "TCP"}]
-    for policy in (server, controller):
-        assert [p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]] == [53, 53, 443]
+    # one egress allowance for every pod of the release: controller, server and the CRD hook Job
+    egress = one(syn, "NetworkPolicy", "argo-workflows-egress", "argo")
+    assert egress["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "argo-workflows"}}
+    assert egress["spec"]["policyTypes"] == ["Egress"]
+    assert [p["port"] for rule in egress["spec"]["egress"] for p in rule["ports"]] == [53, 53, 443]
     for team in syn.spec.teams:
         api = one(syn, "NetworkPolicy", "allow-pipeline-api-server", team.name)
         assert api["spec"]["podSelector"] == {

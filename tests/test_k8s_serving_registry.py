@@ -448,7 +448,9 @@ def test_kserve_standard_mode_behind_the_gateway_api(stack: str) -> None:
     assert controller["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
     assert controller["nodeSelector"] == {"ml-platform/role": "system"}
     assert controller["containerSecurityContext"]["allowPrivilegeEscalation"] is False
-    assert kserve["values"]["kserve"]["certManager"] == {"enabled": True}
+    # the webhook's cert-manager Issuer and Certificate come with the shared resources (test_k8s_release_fidelity
+    # renders the chart: `certManager.enabled` only defaults to this switch)
+    assert kserve["values"]["kserve"]["createSharedResources"] is True
     assert "istio" not in json.dumps(kserve["values"]).replace("disableIstioVirtualHost", "")
     gw = _obj(syn, "Gateway", serving.GATEWAY, serving.NS_ENVOY)["spec"]
     assert gw["gatewayClassName"] == serving.GATEWAY_CLASS

@@ -42,6 +42,19 @@ NS_MONITORING = "monitoring"
 NS_FEAST = "feast"
 NS_ARGO = "argo"
 
+
+def team_namespace_selector() -> dict[str, Any]:
+    """Label selector (plain dict) of the team namespaces: the tenancy component labels them part-of
+    ml-platform with their team; the platform's own namespaces carry `ml-platform/team: platform`."""
+    return {
+        "matchLabels": {"app.kubernetes.io/part-of": PART_OF},
+        "matchExpressions": [
+            {"key": LABEL_TEAM, "operator": "Exists"},
+            {"key": LABEL_TEAM, "operator": "NotIn", "values": ["platform"]},
+        ],
+    }
+
+
 # Priority classes (Kueue WorkloadPriorityClass and scheduling PriorityClass share the values):
 # serving outranks training, so a traffic spike can take GPUs back from a batch job, never the reverse.
 PRIORITY_SERVING = "serving"
@@ -230,6 +243,15 @@ def restricted_values(uid: int = 65532) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+
+
+def pdb_values(replicas: int, enabled: bool) -> dict[str, Any]:
+    """A chart's `podDisruptionBudget` (`enabled`, `minAvailable`): one replica may be evicted at a time,
+    and only where more than one runs. `minAvailable: 1` over a single replica would refuse every
+    eviction: a node drain (upgrade, scale-down) would hang on it."""
+    if enabled and replicas > 1:
+        return {"enabled": True, "minAvailable": replicas - 1}
+    return {"enabled": False}
 
 
 def system_tolerations() -> list[dict[str, str]]:

@@ -72,7 +72,11 @@ DCGM_EXPORTER_IMAGE = Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.6.0-4.8.3-dis
 SHARING_CONFIGMAP = "gpu-sharing-config"
 DEFAULT_SHARING_CONFIG = "default"
 DCGM_CONFIGMAP = "dcgm-metrics"
-DCGM_METRICS_FILE = "metrics.csv"
+# The GPU Operator mounts only this key of the ConfigMap `dcgmExporter.config.name` names, at
+# /etc/dcgm-exporter/dcgm-metrics.csv, and points DCGM_EXPORTER_COLLECTORS at it (gpu-operator v26.7.0
+# controllers/object_controls.go: MetricsConfigFileName, MetricsConfigMountPath); the platform's own
+# exporter reads the same key, so one ConfigMap serves both modes.
+DCGM_METRICS_FILE = "dcgm-metrics.csv"
 DCGM_CONFIG_DIR = "/etc/dcgm-exporter"
 DCGM_PORT = 9400
 DCGM_NAME = "dcgm-exporter"
@@ -233,7 +237,6 @@ def gpu_operator_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict[
             "repository": GPU_OPERATOR_IMAGE.repository.rpartition("/")[0],
             "image": GPU_OPERATOR_IMAGE.repository.rpartition("/")[2],
             "version": GPU_OPERATOR_IMAGE.tag,
-            "defaultRuntime": "containerd",
             "tolerations": base.system_tolerations(),
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         },
@@ -276,11 +279,10 @@ def gpu_operator_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict[
             "repository": DCGM_EXPORTER_IMAGE.repository.rpartition("/")[0],
             "image": DCGM_EXPORTER_IMAGE.repository.rpartition("/")[2],
             "version": DCGM_EXPORTER_IMAGE.tag,
+            # the operator mounts key DCGM_METRICS_FILE of this ConfigMap and sets DCGM_EXPORTER_COLLECTORS
+            # to it; an env entry of the same name would override its path (its env is applied last)
             "config": {"name": DCGM_CONFIGMAP},
-            "env": [
-                {"name": "DCGM_EXPORTER_COLLECTORS", "value": f"{DCGM_CONFIG_DIR}/{DCGM_METRICS_FILE}"},
-                {"name": "DCGM_EXPORTER_INTERVAL", "value": str(interval)},
-            ],
+            "env": [{"name": "DCGM_EXPORTER_INTERVAL", "value": str(interval)}],
             "serviceMonitor": off,  # the platform's typed ServiceMonitor scrapes it
         },
         "nodeStatusExporter": off,

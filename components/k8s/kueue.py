@@ -69,11 +69,11 @@ def manager_config(svc: ServicesContext) -> str:
         "controller": {"groupKindConcurrency": {"Job.batch": 5, "Workload.kueue.x-k8s.io": 5}},
         # Only queued jobs are managed: a job without a queue in a team namespace gets the `default` queue.
         "manageJobsWithoutQueueName": False,
-        "managedJobsNamespaceSelector": {
-            "matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", base.NS_KUEUE]}
-            ]
-        },
+        # Team namespaces only. The chart copies this selector into its Job, JobSet... admission webhooks
+        # (failurePolicy Fail): selecting every namespace would route the platform's own Jobs through
+        # Kueue too, the Helm hook Jobs of releases installed beside Kueue included, which fail while
+        # Kueue's webhook is not yet serving (or not reachable from the control plane).
+        "managedJobsNamespaceSelector": base.team_namespace_selector(),
         # All pods of a job must be ready in time, or the job is requeued: no half-started gangs holding GPUs.
         "waitForPodsReady": {
             "timeout": "10m",
@@ -87,9 +87,10 @@ def manager_config(svc: ServicesContext) -> str:
 
 def chart_values(svc: ServicesContext, monitoring: bool) -> dict:
     prod = svc.ctx.prod
+    replicas = 2 if prod else 1
     return {
         "controllerManager": {
-            "replicas": 2 if prod else 1,
+            "replicas": replicas,
             "manager": {
                 "image": {"repository": IMAGE.repository, "tag": IMAGE.tag, "pullPolicy": "IfNotPresent"},
                 "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
@@ -97,7 +98,7 @@ def chart_values(svc: ServicesContext, monitoring: bool) -> dict:
                 "containerSecurityContext": base.restricted_values()["securityContext"],
             },
             "tolerations": base.system_tolerations(),
-            "podDisruptionBudget": {"enabled": prod, "minAvailable": 1},
+            "podDisruptionBudget": base.pdb_values(replicas, prod),
         },
         "managerConfig": {"controllerManagerConfigYaml": manager_config(svc)},
         "enablePrometheus": monitoring,  # the chart's ServiceMonitor for Kueue's metrics

@@ -91,6 +91,7 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
         f"{kind}SelectorNilUsesHelmValues": False for kind in ("serviceMonitor", "podMonitor", "rule", "probe")
     }
     small = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    prometheus_replicas, alertmanager_replicas = (2, 3) if prod else (1, 1)
     return {
         "fullnameOverride": FULLNAME,
         "crds": {"enabled": True},
@@ -103,17 +104,9 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
         "kubeProxy": {"enabled": False},
         "coreDns": {"enabled": not gke},  # GKE runs kube-dns (dnsmasq metrics), EKS CoreDNS
         "kubeDns": {"enabled": gke},
-        "defaultRules": {
-            "create": True,
-            "rules": {
-                "etcd": False,
-                "kubeControllerManager": False,
-                "kubeSchedulerAlerting": False,
-                "kubeSchedulerRecording": False,
-                "kubeProxy": False,
-                "windows": False,
-            },
-        },
+        # the default rules of the components turned off above (and of Windows, not monitored) are
+        # rendered only for enabled components: no `defaultRules.rules` switches are needed
+        "defaultRules": {"create": True},
         "prometheusOperator": {
             "image": _image(OPERATOR_IMAGE),
             "prometheusConfigReloader": {"image": _image(RELOADER_IMAGE)},
@@ -125,11 +118,11 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             "admissionWebhooks": {"patch": {"image": _image(WEBHOOK_CERTGEN_IMAGE), "tolerations": system}},
         },
         "prometheus": {
-            "podDisruptionBudget": {"enabled": prod, "minAvailable": 1},
+            "podDisruptionBudget": base.pdb_values(prometheus_replicas, prod),
             "prometheusSpec": {
                 **select_all,
                 "image": _image(PROMETHEUS_IMAGE),
-                "replicas": 2 if prod else 1,
+                "replicas": prometheus_replicas,
                 **spread,
                 "externalLabels": {"cluster": svc.ctx.prefix},
                 "retention": f"{mon.retention_days}d",
@@ -145,10 +138,10 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             },
         },
         "alertmanager": {
-            "podDisruptionBudget": {"enabled": prod, "minAvailable": 1},
+            "podDisruptionBudget": base.pdb_values(alertmanager_replicas, prod),
             "alertmanagerSpec": {
                 "image": _image(ALERTMANAGER_IMAGE),
-                "replicas": 3 if prod else 1,  # a gossip cluster: silences and dedup survive a lost node
+                "replicas": alertmanager_replicas,  # a gossip cluster: silences and dedup survive a lost node
                 **spread,
                 "storage": _volume("2Gi", mon.storage_class),
                 "resources": small,
@@ -178,7 +171,6 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             "tolerations": system,
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
             "persistence": {"enabled": False},  # dashboards are code (ConfigMaps), not clicks
-            "testFramework": {"enabled": False},  # the chart's test pod pulls an unpinned image
         },
         "kube-state-metrics": {
             "image": _image(KSM_IMAGE),

@@ -2,10 +2,12 @@
 
 * The argo-workflows chart in the `argo` namespace (Pod Security restricted): the workflow controller
   and the Argo Server on the system nodes, restricted pods, every image pinned (the executor is the
-  `-nonroot` argoexec variant). CRDs come from the chart and are kept on uninstall.
-* Controller: `workflowNamespaces` = the team namespaces (the chart's per-namespace objects; the
-  controller itself reads Workflows cluster-wide, but only team namespaces get an identity, an artifact
-  repository and the right to create Workflows), at most `services.pipelines.parallelism` workflows
+  `-nonroot` argoexec variant). The full CRDs come from the chart's CRD hook Job (on the system nodes
+  too), which applies them outside the release: they stay when the release is uninstalled.
+* Controller: reads Workflows cluster-wide, but only team namespaces get an identity, an artifact
+  repository and the right to create Workflows (the platform creates them; the chart's per-namespace
+  service accounts and roles are off, so the release does not change when a team comes or goes), at
+  most `services.pipelines.parallelism` workflows
   running at once, and workflow defaults every Workflow inherits: the `pipeline` service account,
   restricted pod security, completed workflows deleted `archiveTtlDays` after they finish (failed ones
   kept as long), pods deleted as each finishes (podGC `OnPodCompletion`: a finished step releases its
@@ -31,9 +33,11 @@
   cache's AUTH token) synced by External Secrets through a SecretStore read as `pipeline`; the
   artifact repository; and a NetworkPolicy that lets workflow pods (and only them) reach the
   Kubernetes API server over 443 (the executor reports results, the rollout step patches).
-* Network (argo namespace): default deny; the controller and the server reach DNS and the API server
-  (443, addresses the program cannot pin: EKS control-plane ENIs, GKE's endpoint); the server accepts
-  2746 from pods of the cluster only; Prometheus scrapes the controller's metrics.
+* Network (argo namespace): default deny; every pod of the release (controller, server, the CRD hook
+  Job) reaches DNS and the API server (443, addresses the program cannot pin: EKS control-plane ENIs,
+  GKE's endpoint; the 1.x CRD Job also fetches the CRDs from GitHub over 443), and the release is
+  installed only after these policies exist, so the hook never starts under a bare default-deny; the
+  server accepts 2746 from pods of the cluster only; Prometheus scrapes the controller's metrics.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ UID = 65532
 WORKFLOW_POD_LABEL = "workflows.argoproj.io/workflow"  # Argo labels every pod of a workflow with it
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 SYSTEM_NODES = {LABEL_ROLE: "system"}
+RELEASE_LABELS = {"app.kubernetes.io/instance": RELEASE}  # every pod the chart renders, hooks included
 CONTROLLER_LABELS = {"app.kubernetes.io/instance": RELEASE, base.LABEL_COMPONENT: "workflow-controller"}
 SERVER_LABELS = {"app.kubernetes.io/instance": RELEASE, base.LABEL_COMPONENT: "server"}
 
@@ -127,27 +132,40 @@ def _placement() -> dict[str, Any]:
     return {"nodeSelector": dict(SYSTEM_NODES), "tolerations": base.system_tolerations()}
 
 
-def chart_values(svc: ServicesContext, team_namespaces: list[str], monitoring: Any) -> dict[str, Any]:
-    """Values of the argo-workflows chart."""
+def crd_job_values() -> dict[str, Any]:
+    """The CRD hook Job (`crds.upgradeJob`): on the system nodes like the controller (without a
+    toleration it could only land on the CPU workers, which a stack may turn off), with requests.
+    Its image and security context stay the chart's: they differ between chart majors and already
+    meet the restricted level (non-root, no privilege escalation, all capabilities dropped)."""
+    return {
+        **_placement(),
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+    }
+
+
+def chart_values(svc: ServicesContext, monitoring: Any) -> dict[str, Any]:
+    """Values of the argo-workflows chart. No `artifactRepository`: the controller has no repository
+    and no keys of its own; each team namespace has its `artifact-repositories` ConfigMap."""
     prod = svc.ctx.prod
     replicas = 2 if prod else 1
     sec = base.restricted_values(UID)
     pod_sec, container_sec = sec["podSecurityContext"], sec["securityContext"]
     return {
         "images": {"pullPolicy": "IfNotPresent"},
-        "crds": {"install": True, "keep": True},
+        # Full CRDs (the chart's default since argo-helm #3705) are too big for the release Secret: a
+        # pre-install/pre-upgrade hook Job applies them server-side (1.x: a kubectl image fetching them
+        # from the chart's GitHub tag; 2.x: the argo-workflows-crdinstaller image, argo-helm #4012). Its
+        # pods reach the API server through the release-wide egress policy (`_network_policies`), run on
+        # the system nodes, and the CRDs it applies are not release objects: an uninstall leaves them.
+        "crds": {"install": True, "upgradeJob": crd_job_values()},
         "createAggregateRoles": False,  # Argo rights come from the team Role, not from admin/edit/view
         "singleNamespace": False,
         # the platform creates the `pipeline` ServiceAccount and its Role in each team namespace
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
-        # no controller-wide repository (and never static keys): each team namespace has its own
-        "useDefaultArtifactRepo": False,
-        "useStaticCredentials": False,
         "controller": {
             "image": _image(CONTROLLER_IMAGE),
             "replicas": replicas,  # leader election: one active, one standing by in prod
             "pdb": {"enabled": prod, "minAvailable": 1} if prod else {"enabled": False},
-            "workflowNamespaces": list(team_namespaces),
             "parallelism": svc.spec.pipelines.parallelism,
             "workflowDefaults": workflow_defaults(svc),
             # only Workflows that run a WorkflowTemplate: what runs is what the stack deployed
@@ -181,7 +199,7 @@ def chart_values(svc: ServicesContext, team_namespaces: list[str], monitoring: A
             "authModes": ["client"],  # the caller's own Kubernetes token: no server-side credentials
             "secure": True,  # TLS on 2746
             "ingress": {"enabled": False},
-            "clusterWorkflowTemplates": {"enabled": False, "enableEditing": False},
+            "clusterWorkflowTemplates": {"enabled": False},
             "podSecurityContext": pod_sec,
             "securityContext": container_sec,
             "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],  # read-only root elsewhere
@@ -260,14 +278,15 @@ class Pipelines(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         ns = base.namespace(NAMESPACE, svc, "restricted", child, component=COMPONENT)
+        policies = self._network_policies(name, svc, monitoring, pulumi.ResourceOptions(parent=self, depends_on=[ns]))
         self.release = base.helm_release(
             RELEASE,
             CHART,
             NAMESPACE,
-            chart_values(svc, [t.namespace for t in teams.values()], monitoring),
-            pulumi.ResourceOptions(parent=self, depends_on=[ns, *monitoring_dependencies(monitoring)]),
+            chart_values(svc, monitoring),
+            # after the namespace's policies: the CRD hook Job must find its egress allowance in place
+            pulumi.ResourceOptions(parent=self, depends_on=[ns, *policies, *monitoring_dependencies(monitoring)]),
         )
-        self._network_policies(name, svc, monitoring, pulumi.ResourceOptions(parent=self, depends_on=[ns]))
 
         repository = pulumi.Output.from_input(f.buckets["artifacts"].name).apply(
             lambda bucket: yaml.safe_dump(artifact_repository(f.cloud, bucket, f.region), sort_keys=False)
@@ -385,12 +404,27 @@ class Pipelines(pulumi.ComponentResource):
 
     # -- the argo namespace ---------------------------------------------------------------------------------
 
-    def _network_policies(self, name: str, svc: ServicesContext, monitoring: Any, opts: pulumi.ResourceOptions) -> None:
+    def _network_policies(
+        self, name: str, svc: ServicesContext, monitoring: Any, opts: pulumi.ResourceOptions
+    ) -> list[k8s.networking.v1.NetworkPolicy]:
         np = k8s.networking.v1
-        base.default_deny(f"{name}-default-deny", NAMESPACE, svc, opts, component=COMPONENT)
+        deny = base.default_deny(f"{name}-default-deny", NAMESPACE, svc, opts, component=COMPONENT)
         # the Kubernetes API server: EKS control-plane ENIs / GKE's endpoint, addresses not known here
         api_server = np.NetworkPolicyEgressRuleArgs(
             to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr="0.0.0.0/0"))], ports=base.ports(HTTPS)
+        )
+        # Every pod of the release, the Helm hook Job that installs the CRDs included (its labels differ
+        # between chart versions; the release label does not): controller, server and hook all talk to
+        # the API server and nothing else.
+        egress = base.network_policy(
+            f"{name}-release-egress",
+            NAMESPACE,
+            svc,
+            opts,
+            component=COMPONENT,
+            policy_name="argo-workflows-egress",
+            pod_labels=RELEASE_LABELS,
+            egress=[base.dns_egress(), api_server],
         )
         controller_ingress = []
         if monitoring is not None:
@@ -400,31 +434,36 @@ class Pipelines(pulumi.ComponentResource):
                     ports=base.ports(METRICS_PORT),
                 )
             )
-        base.network_policy(
-            f"{name}-controller",
-            NAMESPACE,
-            svc,
-            opts,
-            component=COMPONENT,
-            policy_name="workflow-controller",
-            pod_labels=CONTROLLER_LABELS,
-            ingress=controller_ingress,
-            egress=[base.dns_egress(), api_server],
-        )
-        base.network_policy(
-            f"{name}-server",
-            NAMESPACE,
-            svc,
-            opts,
-            component=COMPONENT,
-            policy_name="argo-server",
-            pod_labels=SERVER_LABELS,
-            # pods of the cluster only (kubectl port-forward enters the pod directly)
-            ingress=[
-                np.NetworkPolicyIngressRuleArgs(
-                    from_=[np.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs())],
-                    ports=base.ports(SERVER_PORT),
+        policies = [deny, egress]
+        if controller_ingress:
+            policies.append(
+                base.network_policy(
+                    f"{name}-controller",
+                    NAMESPACE,
+                    svc,
+                    opts,
+                    component=COMPONENT,
+                    policy_name="workflow-controller",
+                    pod_labels=CONTROLLER_LABELS,
+                    ingress=controller_ingress,
                 )
-            ],
-            egress=[base.dns_egress(), api_server],
+            )
+        policies.append(
+            base.network_policy(
+                f"{name}-server",
+                NAMESPACE,
+                svc,
+                opts,
+                component=COMPONENT,
+                policy_name="argo-server",
+                pod_labels=SERVER_LABELS,
+                # pods of the cluster only (kubectl port-forward enters the pod directly)
+                ingress=[
+                    np.NetworkPolicyIngressRuleArgs(
+                        from_=[np.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs())],
+                        ports=base.ports(SERVER_PORT),
+                    )
+                ],
+            )
         )
+        return policies

@@ -54,7 +54,7 @@ def _component_values(svc: ServicesContext, replicas: int, cpu: str, memory: str
         "podSecurityContext": sec["podSecurityContext"],
         "securityContext": sec["securityContext"],
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
-        "podDisruptionBudget": {"enabled": svc.ctx.prod, "minAvailable": 1},
+        "podDisruptionBudget": base.pdb_values(replicas, svc.ctx.prod),  # none for the single cert controller
     }
 
 
@@ -68,6 +68,9 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
         "processClusterStore": False,
         "processClusterExternalSecret": False,
         "processPushSecret": False,
+        # ClusterPushSecrets are PushSecrets too: the chart refuses to render (a `fail` in its _helpers.tpl,
+        # "reconciler-sanity-test", external-secrets PR #4896) when only PushSecrets are turned off
+        "processClusterPushSecret": False,
         **_component_values(svc, replicas, "50m", "256Mi"),
         "webhook": _component_values(svc, replicas, "20m", "128Mi"),
         "certController": _component_values(svc, 1, "20m", "128Mi"),

@@ -121,7 +121,7 @@ def cert_manager_values(svc: ServicesContext, monitoring: Any) -> dict[str, Any]
         }
         if replicas is not None:
             values["replicaCount"] = replicas
-            values["podDisruptionBudget"] = {"enabled": prod, "minAvailable": 1}
+            values["podDisruptionBudget"] = base.pdb_values(replicas, prod)  # none for the single cainjector
         return values
 
     replicas = 2 if prod else 1
@@ -180,8 +180,9 @@ def kserve_values(svc: ServicesContext, monitoring: Any) -> dict[str, Any]:
     return {
         "kserve": {
             "version": KSERVE_VERSION,
+            # the shared resources include the webhook's cert-manager Issuer and Certificate (the chart's
+            # `certManager.enabled` only defaults to this switch: `false | default true` is true)
             "createSharedResources": True,
-            "certManager": {"enabled": True},  # webhook certificates from cert-manager
             "controller": {
                 "deploymentMode": "Standard",  # -> inferenceservice-config deploy.defaultDeploymentMode
                 "image": KSERVE_IMAGES["kserve-controller"].repository,
@@ -443,10 +444,4 @@ class Serving(pulumi.ComponentResource):
 
 def team_namespaces() -> dict[str, Any]:
     """Label selector of the team namespaces (the tenancy component's labels), not the platform's own."""
-    return {
-        "matchLabels": {"app.kubernetes.io/part-of": base.PART_OF},
-        "matchExpressions": [
-            {"key": base.LABEL_TEAM, "operator": "Exists"},
-            {"key": base.LABEL_TEAM, "operator": "NotIn", "values": ["platform"]},
-        ],
-    }
+    return base.team_namespace_selector()

@@ -112,11 +112,20 @@ class TeamNamespace(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__("ml-platform:k8s:TeamNamespace", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.namespace = ns_name = team.name
         labels = svc.labels("tenancy", team.name)
+        # After the controllers that put finalizers on what runs in the namespace (Kueue's Workloads): on
+        # destroy the namespace then goes first, while they can still release it; uninstalled first, they
+        # would leave it Terminating for good.
+        finalizing = [c.release for c in (services.kueue, services.trainer) if c is not None]
         ns = base.namespace(
-            ns_name, svc, pod_security_level(team), child, component="tenancy", team=team.name, owner=team.owner
+            ns_name,
+            svc,
+            pod_security_level(team),
+            pulumi.ResourceOptions(parent=self, depends_on=finalizing),
+            component="tenancy",
+            team=team.name,
+            owner=team.owner,
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.foundation import LABEL_ROLE
 from components.k8s import base
 from components.k8s.base import Chart, Image, ServicesContext
 from components.k8s.kueue import Kueue
@@ -27,13 +28,20 @@ TORCH_IMAGE = Image("docker.io/pytorch/pytorch", "2.10.0-cuda12.8-cudnn9-runtime
 NODE_CONTAINER = "node"  # the Trainer injects torchrun's PET_* environment into this container
 MAX_RESTARTS = 5  # JobSet restarts after a lost node (spot interruption); training resumes from checkpoint
 SHM_SIZE = "16Gi"
+SYSTEM_NODES = {LABEL_ROLE: "system"}
 
 
 def chart_values(svc: ServicesContext) -> dict:
     prod = svc.ctx.prod
     return {
         "crds": {"enabled": True},
-        "jobset": {"install": True, "fullnameOverride": "jobset"},
+        # the JobSet controller (a subchart) is a controller like the others: on the system nodes, not
+        # on the CPU workers (which a stack may turn off: it would then have no node at all)
+        "jobset": {
+            "install": True,
+            "fullnameOverride": "jobset",
+            "controller": {"tolerations": base.system_tolerations(), "nodeSelector": dict(SYSTEM_NODES)},
+        },
         "image": {"registry": "ghcr.io", "repository": IMAGE.repository.removeprefix("ghcr.io/"), "tag": IMAGE.tag},
         "manager": {
             "replicas": 2 if prod else 1,
