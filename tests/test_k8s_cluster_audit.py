@@ -327,6 +327,19 @@ def _config_endpoint(syn: Synthesis, config_map: str, key: str) -> Address:
     return Address(host, name=f"{key} store {host_port}", port=int(port))
 
 
+CLOUD_SQL_PROXY_PORT = 3307  # the Cloud SQL Auth Proxy's server-side port on the instance
+
+
+def _database_endpoint(syn: Synthesis, configured: Address) -> Address:
+    """Where a database login's traffic leaves the pod: the configured host, or, where the client talks to a
+    proxy beside it on loopback (GCP: the Cloud SQL Auth Proxy sidecar), the instance's private address on
+    the proxy's port (the proxy's other leg, the Cloud SQL Admin API, is HTTPS to Google)."""
+    if configured.ip not in ("127.0.0.1", "localhost"):
+        return configured
+    host = str(syn.outputs["databaseEndpoint"]).rsplit(":", 1)[0]
+    return Address(host, name=f"the database through its Auth Proxy {host}", port=CLOUD_SQL_PROXY_PORT)
+
+
 def _cloud_identities(syn: Synthesis) -> set[tuple[str, str]]:
     """(namespace, service account) of every account bound to a cloud identity (IRSA / Workload Identity)."""
     keys = ("eks.amazonaws.com/role-arn", "iam.gke.io/gcp-service-account")
@@ -347,7 +360,7 @@ def _data_paths(syn: Synthesis, pods: list[Pod]) -> Iterator[tuple[Endpoint, End
     namespaces = kc.namespaces(syn)
     database = cache = None
     if base.NS_FEAST in namespaces:
-        database = _config_endpoint(syn, feature_store.REGISTRY, "registry")
+        database = _database_endpoint(syn, _config_endpoint(syn, feature_store.REGISTRY, "registry"))
         cache = _config_endpoint(syn, feature_store.SERVER, "online")
     if base.NS_MLFLOW in namespaces:
         registry = _first(pods, base.NS_MLFLOW, mlflow.POD_LABELS)
