@@ -184,6 +184,21 @@ def test_trainer_installs_after_kueue_with_a_hardened_torch_runtime(aws_prod: Sy
     assert runtime["spec"]["template"]["spec"]["failurePolicy"]["maxRestarts"] >= 1
 
 
+def test_torchrun_gives_its_workers_the_grace_period_to_checkpoint(aws_prod: Synthesis) -> None:
+    """On SIGTERM the pod has its grace period to checkpoint, but torchrun SIGKILLs its workers after
+    TORCH_ELASTIC_SHUTDOWN_TIMEOUT (30 s unset): the runtime sets it just under the grace period."""
+    from torch.distributed.launcher.api import LaunchConfig
+
+    runtime = objects(aws_prod, "ClusterTrainingRuntime")[0]
+    pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    grace = pod["terminationGracePeriodSeconds"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"])
+        shutdown = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=1).shutdown_timeout
+    assert 30 < shutdown < grace
+
+
 # --- tenancy -----------------------------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ def test_lineage_and_checkpoint_travel_with_the_job(dev: Synthesis) -> None:
     team = next(t for t in dev.spec.teams if t.name == "research")
     assert ann[training.ANN_OWNER] == team.owner and ann[training.ANN_CONTACT] == (team.contact or team.owner)
     assert ann[training.ANN_RISK_TIER] == cfg.risk_tier == "high"
-    env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
+    env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"] if "value" in e}
     assert env["CHECKPOINT_URI"] == cfg.checkpoint_uri
     assert env["ML_PLATFORM_CODE_VERSION"] == cfg.code_version  # read by workloads/training into the model card
     assert env["ML_PLATFORM_JOB_ID"] == f"research/{cfg.name}"
@@ -84,6 +84,17 @@ def test_the_sample_job_reads_and_writes_where_its_identity_may(dev: Synthesis) 
     assert cfg.run.output_uri.startswith(f"{buckets['models']}teams/research/")
     assert cfg.run.checkpoint_uri and cfg.run.checkpoint_uri.startswith(f"{buckets['artifacts']}teams/research/")
     assert job["metadata"]["annotations"]["ml-platform/dataset"] == cfg.data.train_uri
+
+
+def test_the_job_signs_in_to_mlflow_as_the_team(dev: Synthesis) -> None:
+    """MLflow runs with basic auth on: a job that registers its model there takes the team's user from the
+    `mlflow-credentials` Secret of its namespace (optional: without it the job still trains and reports)."""
+    job = _one(dev, "TrainJob")
+    env = {e["name"]: e for e in job["spec"]["trainer"]["env"]}
+    assert env["MLFLOW_TRACKING_URI"]["value"].startswith("http://mlflow.")
+    for var, key in (("MLFLOW_TRACKING_USERNAME", "username"), ("MLFLOW_TRACKING_PASSWORD", "password")):
+        ref = env[var]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "mlflow-credentials", "key": key, "optional": True}
 
 
 def test_no_voluntary_disruption_of_the_workers(dev: Synthesis) -> None:

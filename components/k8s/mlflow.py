@@ -50,6 +50,9 @@ HTTPS = 443
 UID = 65532
 ADMIN_USER = "admin"
 DB_SECRET = "mlflow-db"
+# The team's MLflow user (keys `username`, `password`), a Secret the platform team creates in a team namespace:
+# training jobs and the pipeline's register step sign in with it (basic auth is on).
+CREDENTIALS_SECRET = "mlflow-credentials"
 AUTH_SECRET = "mlflow-auth"
 AUTH_CONFIG = "mlflow-auth-config"
 AUTH_CONFIG_PATH = "/etc/mlflow/basic_auth.ini"

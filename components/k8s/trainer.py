@@ -28,6 +28,11 @@ TORCH_IMAGE = Image("docker.io/pytorch/pytorch", "2.10.0-cuda12.8-cudnn9-runtime
 NODE_CONTAINER = "node"  # the Trainer injects torchrun's PET_* environment into this container
 MAX_RESTARTS = 5  # JobSet restarts after a lost node (spot interruption); training resumes from checkpoint
 SHM_SIZE = "16Gi"
+# On SIGTERM (a drained or reclaimed node) the workers checkpoint before the pod's grace period ends. torchrun
+# itself SIGKILLs its workers after TORCH_ELASTIC_SHUTDOWN_TIMEOUT seconds (30 by default, torch's
+# LaunchConfig), which would cut a large checkpoint short: give them the grace period less a margin.
+GRACE_SECONDS = 120
+WORKER_SHUTDOWN_SECONDS = GRACE_SECONDS - 10
 SYSTEM_NODES = {LABEL_ROLE: "system"}
 
 
@@ -74,7 +79,7 @@ def runtime_spec() -> dict:
                                     "spec": {
                                         "serviceAccountName": WORKLOAD_SA,
                                         "priorityClassName": f"ml-{base.PRIORITY_TRAINING}",
-                                        "terminationGracePeriodSeconds": 120,  # time to checkpoint on SIGTERM
+                                        "terminationGracePeriodSeconds": GRACE_SECONDS,  # to checkpoint on SIGTERM
                                         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                                         "containers": [
                                             {
@@ -84,6 +89,10 @@ def runtime_spec() -> dict:
                                                     {"name": "TORCH_NCCL_ASYNC_ERROR_HANDLING", "value": "1"},
                                                     {"name": "NCCL_DEBUG", "value": "WARN"},
                                                     {"name": "PYTHONUNBUFFERED", "value": "1"},
+                                                    {
+                                                        "name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT",
+                                                        "value": str(WORKER_SHUTDOWN_SECONDS),
+                                                    },
                                                 ],
                                                 "securityContext": {
                                                     "allowPrivilegeEscalation": False,

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.foundation import LABEL_POOL, NodePoolRef
-from components.k8s import base, kueue, trainer
+from components.k8s import base, kueue, mlflow, trainer
 from components.k8s.base import ServicesContext
 from components.k8s.governance import (
     ANN_CHECKPOINT,
@@ -82,8 +82,16 @@ class TrainingJob(pulumi.ComponentResource):
             {"name": "ML_PLATFORM_IMAGE", "value": job.image},
             {"name": "ML_PLATFORM_JOB_ID", "value": f"{team.name}/{job.name}"},
         ]
-        if tracking_uri:  # the platform's MLflow: the job registers its model there
+        if tracking_uri:  # the platform's MLflow (basic auth on): the job registers its model there, signed in
+            # as the team's user where the team namespace has one (the pipeline's register step does the same)
             env.append({"name": "MLFLOW_TRACKING_URI", "value": tracking_uri})
+            env += [
+                {
+                    "name": var,
+                    "valueFrom": {"secretKeyRef": {"name": mlflow.CREDENTIALS_SECRET, "key": key, "optional": True}},
+                }
+                for var, key in (("MLFLOW_TRACKING_USERNAME", "username"), ("MLFLOW_TRACKING_PASSWORD", "password"))
+            ]
         resources = {
             "requests": {
                 "cpu": str(job.cpu_per_node),
