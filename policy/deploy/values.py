@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pulumi_policy.policy import PolicyResource
 
 from policy import props as p
-from policy.deploy.graph import short, strings
+from policy.deploy.graph import Graph, prop, short, strings
 from policy.rule import HIGH, MEDIUM, ResourceRule, Stack, StackRule, Target, ml_platform
 
 # --- removed and deprecated enum values -----------------------------------------------------------------
@@ -217,6 +217,77 @@ RETENTION_VALUES = ResourceRule(
 )
 
 
+# --- EKS: zones it refuses, access entries it refuses twice ----------------------------------------------
+
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+SUBNET = "aws:ec2/subnet:Subnet"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+# Availability zone ids where EKS does not run a control plane (CreateCluster: UnsupportedAvailabilityZone-
+# Exception); eksctl avoids the same (pkg/az/az.go zoneIDsToAvoid). components/aws/network.py skips them.
+EKS_REFUSED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+def _eks_zones(stack: Stack) -> Iterator[tuple[str, str | None]]:
+    graph = Graph(stack.resources)
+    for cluster in graph.of_type(EKS_CLUSTER):
+        for subnet in graph.feeding(cluster, "vpcConfig"):
+            zone = prop(subnet, "availabilityZoneId")
+            if subnet.resource_type == SUBNET and zone in EKS_REFUSED_ZONE_IDS:
+                yield (
+                    f"{short(cluster)} uses {short(subnet)} in zone id {zone}, where EKS runs no control plane "
+                    "(UnsupportedAvailabilityZoneException): pick subnets in other zones",
+                    cluster.urn,
+                )
+
+
+EKS_ZONES_SUPPORTED = StackRule(
+    name="deploy-aws-eks-zones-supported",
+    description="An EKS cluster's subnets are in availability zones EKS supports.",
+    remediation="Place the cluster's subnets outside use1-az3, usw1-az2 and cac1-az3 (zone ids, not names).",
+    severity=HIGH,
+    framework=ml_platform(
+        "MLP-DEPLOY-17",
+        "EKS network requirements; eksctl pkg/az/az.go zoneIDsToAvoid",
+    ),
+    check=_eks_zones,
+    graph=True,
+    types=(EKS_CLUSTER, SUBNET),
+    tags=["deploy", "values", "aws", "eks"],
+)
+
+
+def _access_entries_unique(stack: Stack) -> Iterator[tuple[str, str | None]]:
+    seen: dict[tuple[object, object], PolicyResource] = {}
+    for entry in stack.of_type(ACCESS_ENTRY):
+        key = (prop(entry, "clusterName"), prop(entry, "principalArn"))
+        if None in key:
+            continue
+        if key in seen:
+            yield (
+                f"{short(entry)} and {short(seen[key])} both create the access entry of {key[1]}: EKS refuses the "
+                "second (ResourceInUseException); keep one (with bootstrapClusterCreatorAdminPermissions on, the "
+                "deployer already has one)",
+                entry.urn,
+            )
+        else:
+            seen[key] = entry
+
+
+ACCESS_ENTRIES_UNIQUE = StackRule(
+    name="deploy-aws-eks-access-entries-unique",
+    description="Each principal has at most one EKS access entry per cluster.",
+    remediation="Create one access entry per principal; do not also list the deployer while creator admin is on.",
+    severity=HIGH,
+    framework=ml_platform(
+        "MLP-DEPLOY-18",
+        "CreateAccessEntry: ResourceInUseException (409); terraform-aws-modules/terraform-aws-eks#2969",
+    ),
+    check=_access_entries_unique,
+    types=(ACCESS_ENTRY,),
+    tags=["deploy", "values", "aws", "eks"],
+)
+
+
 # --- what a destroy does to more than the stack -----------------------------------------------------------
 
 
@@ -325,6 +396,8 @@ RULES: list[ResourceRule | StackRule] = [
     SQL_USER_PASSWORD,
     NAME_LENGTHS,
     RETENTION_VALUES,
+    EKS_ZONES_SUPPORTED,
+    ACCESS_ENTRIES_UNIQUE,
     DESTROY_SAFE,
     NO_PLACEHOLDERS,
 ]

@@ -639,6 +639,50 @@ VALUE_CASES = [
         type="aws:cloudwatch/logGroup:LogGroup",
         props={"retentionInDays": 731},
     ),
+    case(
+        "deploy-aws-eks-zones-supported",
+        "subnet-in-a-refused-zone",
+        True,
+        _refused := res("aws:ec2/subnet:Subnet", "private-c", {"availabilityZoneId": "use1-az3"}),
+        res(EKS, "eks", {"name": "mlp"}, feeds={"vpcConfig": [_refused]}),
+    ),
+    case(
+        "deploy-aws-eks-zones-supported",
+        "subnets-in-supported-zones",
+        False,
+        _supported := res("aws:ec2/subnet:Subnet", "private-a", {"availabilityZoneId": "use1-az1"}),
+        res(EKS, "eks", {"name": "mlp"}, feeds={"vpcConfig": [_supported]}),
+    ),
+    case(
+        "deploy-aws-eks-access-entries-unique",
+        "deployer-listed-twice",
+        True,
+        res(
+            "aws:eks/accessEntry:AccessEntry",
+            "admin-0",
+            {"clusterName": "mlp", "principalArn": "arn:aws:iam::210987654321:role/ci"},
+        ),
+        res(
+            "aws:eks/accessEntry:AccessEntry",
+            "deployer",
+            {"clusterName": "mlp", "principalArn": "arn:aws:iam::210987654321:role/ci"},
+        ),
+    ),
+    case(
+        "deploy-aws-eks-access-entries-unique",
+        "one-entry-each",
+        False,
+        res(
+            "aws:eks/accessEntry:AccessEntry",
+            "admin-0",
+            {"clusterName": "mlp", "principalArn": "arn:aws:iam::210987654321:role/ci"},
+        ),
+        res(
+            "aws:eks/accessEntry:AccessEntry",
+            "admin-1",
+            {"clusterName": "mlp", "principalArn": "arn:aws:iam::210987654321:role/ops"},
+        ),
+    ),
     Case(
         policy="deploy-destroy-scoped-to-the-stack",
         id="api-disabled-on-destroy-by-default",
