@@ -125,7 +125,8 @@ def test_kserve_webhook_certificate_comes_from_cert_manager() -> None:
 
 # --- K4: no dead or inert values ------------------------------------------------------------------------------
 
-# (release, values path, the value the platform used to set, why the chart renders the same without it)
+# (release, values path, the value the platform used to set, why the chart renders the same without it),
+# checked on aws-prod unless STACK_OF names another stack
 INERT: list[tuple[str, tuple[str, ...], Any, str]] = [
     ("argo-workflows", ("useDefaultArtifactRepo",), False, "not a key of the chart"),
     ("argo-workflows", ("useStaticCredentials",), False, "read only inside the controller-wide artifactRepository"),
@@ -161,7 +162,9 @@ INERT: list[tuple[str, tuple[str, ...], Any, str]] = [
     ],
     ("kube-prometheus-stack", ("grafana", "testFramework", "enabled"), False, "grafana 12.11 has no test templates"),
     ("gpu-operator", ("operator", "defaultRuntime"), "containerd", "not a key of the chart (v26.7.0)"),
+    ("gateway-crds", ("crds", "gatewayAPI", "channel"), "standard", "read only with gatewayAPI.enabled (off on GKE)"),
 ]
+STACK_OF = {"gpu-operator": kc.GPU_OPERATOR_STACK, "gateway-crds": "gcp-prod"}
 
 
 def _get(values: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -185,7 +188,7 @@ def _with(values: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str
 def test_no_values_key_is_dead_or_inert(name: str) -> None:
     """Each key below renders the same with or without it (shown here, with the platform's former
     value injected), so setting it only pretends to configure something: the platform sets none."""
-    syn = kc.gpu_operator_stack() if name == "gpu-operator" else synth_stack("aws-prod")
+    syn = kc.stack(STACK_OF.get(name, "aws-prod"))
     values = release(syn, name)["values"]
     rows = [(path, old, why) for r, path, old, why in INERT if r == name]
     still_set = [".".join(path) for path, _, _ in rows if _get(values, path) is not None]

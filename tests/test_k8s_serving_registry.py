@@ -492,7 +492,7 @@ def test_gateway_load_balancer_is_internal_and_crds_fit_the_cloud(
     assert proxy["envoyDeployment"]["pod"]["tolerations"][0]["key"] == "CriticalAddonsOnly"
     crds = _release(syn, "gateway-crds")["values"]["crds"]
     assert crds == {
-        "gatewayAPI": {"enabled": gateway_api_crds, "channel": "standard"},
+        "gatewayAPI": {"enabled": True, "channel": "standard"} if gateway_api_crds else {"enabled": False},
         "envoyGateway": {"enabled": True},
     }
     assert _release(syn, "envoy-gateway")["skipCrds"] is True

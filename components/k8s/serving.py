@@ -143,7 +143,9 @@ def cert_manager_values(svc: ServicesContext, monitoring: Any) -> dict[str, Any]
 def gateway_crds_values(svc: ServicesContext) -> dict[str, Any]:
     """Envoy Gateway's own CRDs always; the standard Gateway API CRDs unless the cluster manages them."""
     managed = svc.foundation.gateway_api_crds_managed
-    return {"crds": {"gatewayAPI": {"enabled": not managed, "channel": "standard"}, "envoyGateway": {"enabled": True}}}
+    # the channel is read only when the chart installs the Gateway API CRDs
+    gateway_api = {"enabled": False} if managed else {"enabled": True, "channel": "standard"}
+    return {"crds": {"gatewayAPI": gateway_api, "envoyGateway": {"enabled": True}}}
 
 
 def envoy_gateway_values(svc: ServicesContext) -> dict[str, Any]:
