@@ -352,5 +352,7 @@ class Foundation(ABC):
     default_storage_class: tuple[str, dict[str, pulumi.Input[str]]] | None = None
 
     # (CIDR, TCP port) a pod must reach to obtain its workload identity's credentials, for egress
-    # network policies: GKE's metadata server; empty on AWS (IRSA exchanges tokens with STS over 443).
+    # network policies: GKE's metadata server; on AWS the VPC on 443 where STS answers through an interface
+    # endpoint with private DNS (IRSA's token exchange then goes to VPC addresses, not the public 443 that
+    # team namespaces may reach), else nothing beyond public HTTPS.
     workload_identity_endpoints: tuple[tuple[str, int], ...] = ()

@@ -353,7 +353,14 @@ def _cloud_identities(syn: Synthesis) -> set[tuple[str, str]]:
 def _data_paths(syn: Synthesis, pods: list[Pod]) -> Iterator[tuple[Endpoint, Endpoint, int, str]]:
     """The platform's own traffic: (from, to, port, what)."""
     public = kc.PUBLIC_HTTPS
-    workload_identity = GcpFoundation.workload_identity_endpoints if syn.spec.cloud == "gcp" else ()
+    if syn.spec.cloud == "gcp":  # tokens from the node's metadata server
+        workload_identity = tuple(
+            (Address(cidr.split("/")[0]), port) for cidr, port in GcpFoundation.workload_identity_endpoints
+        )
+    elif syn.spec.network.interface_endpoints:  # IRSA: STS answers on an interface endpoint's VPC address
+        workload_identity = ((kc.private_address(syn, 4000, "the STS interface endpoint"), 443),)
+    else:
+        workload_identity = ()
     identities = _cloud_identities(syn)
     teams = team_namespaces(syn)
     team_pods = [p for p in pods if p.namespace in teams]
@@ -404,8 +411,8 @@ def _data_paths(syn: Synthesis, pods: list[Pod]) -> Iterator[tuple[Endpoint, End
             gateway = _first(pods, base.NS_MONITORING, {"app.kubernetes.io/name": "prometheus-pushgateway"})
             yield pod, gateway, 9091, "drift metrics to the Pushgateway"
         if (pod.namespace, pod.service_account) in identities:
-            for cidr, port in workload_identity:  # GKE: tokens from the node's metadata server
-                yield pod, Address(cidr.split("/")[0]), port, "workload identity tokens"
+            for address, port in workload_identity:
+                yield pod, address, port, "workload identity tokens"
 
 
 @pytest.mark.parametrize("stack", STACKS)

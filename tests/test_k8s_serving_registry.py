@@ -386,8 +386,12 @@ def test_mlflow_network_policies(stack: str) -> None:
         "kubernetes.io/metadata.name": "kube-system"
     }
     metadata = [r["to"][0]["ipBlock"]["cidr"] for r in egress["egress"][3:]]
-    # GKE's metadata server hands out the Workload Identity tokens; on EKS the node's IMDS stays closed
-    assert metadata == (["169.254.169.254/32", "169.254.169.252/32"] if syn.spec.cloud == "gcp" else [])
+    # GKE's metadata server hands out the Workload Identity tokens; on EKS the node's IMDS stays closed and
+    # STS answers on the VPC where an interface endpoint serves it (prod)
+    if syn.spec.cloud == "gcp":
+        assert metadata == ["169.254.169.254/32", "169.254.169.252/32"]
+    else:
+        assert metadata == ([str(syn.spec.network.cidr)] if syn.spec.network.interface_endpoints else [])
 
 
 def test_replicas_and_disruption_budget_follow_the_environment() -> None:

@@ -93,6 +93,9 @@ class AwsFoundation(pulumi.ComponentResource, Foundation):
             ebs_tags=prerequisite_tags([asg_role]),
         )
         self.network = Network(f"{name}-network", ctx, self.account, self.keys.arn("logs"), cluster_name, opts=child)
+        # STS behind an interface endpoint (ours in prod, or one an existing VPC may have) answers on VPC addresses
+        if spec.network.interface_endpoints or spec.network.existing_vpc_id:
+            self.workload_identity_endpoints = ((str(self.network.cidr), 443),)
         self.eks = EksCluster(f"{name}-eks", ctx, self.account, self.network, self.keys, cluster_name, opts=child)
         # With Karpenter the GPU pools are its NodePools (components/k8s/autoscaling.py), not node groups.
         self.pools = [

@@ -266,7 +266,7 @@ class TeamNamespace(pulumi.ComponentResource):
             ],
         )
         endpoints = svc.foundation.workload_identity_endpoints
-        if endpoints:  # GKE: workload identity tokens come from the node's metadata server
+        if endpoints:  # workload identity tokens: GKE's metadata server, AWS STS through an interface endpoint
             allow(
                 "workload-identity",
                 egress=[
