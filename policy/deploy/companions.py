@@ -383,6 +383,93 @@ WEBHOOKS_REACHABLE = StackRule(
 )
 
 
+# --- Helm hook Jobs under a default-deny ----------------------------------------------------------------
+
+# Charts whose install or upgrade runs hook Jobs that call the API server (at the chart's defaults), read from
+# their templates: argo-workflows (the CRD install Job), kube-prometheus-stack (the admission webhook's
+# certificate patch Jobs), cert-manager (startupapicheck), Envoy Gateway (certgen), gpu-operator (upgrade-crd).
+HOOK_CHARTS = frozenset({"argo-workflows", "kube-prometheus-stack", "cert-manager", "gateway-helm", "gpu-operator"})
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+
+
+def _namespace_of(resource: PolicyResource) -> str | None:
+    value = prop(resource, "metadata", "namespace")
+    return value if isinstance(value, str) else None
+
+
+def _denies_egress(policy: PolicyResource) -> bool:
+    types = p.as_strings(prop(policy, "spec", "policyTypes"))
+    return (
+        "Egress" in types
+        and not prop(policy, "spec", "podSelector", "matchLabels")
+        and not prop(policy, "spec", "podSelector", "matchExpressions")
+    )
+
+
+def _lets_hooks_out(policy: PolicyResource, release: str) -> bool:
+    """An egress policy that selects the release's pods (all pods, or `app.kubernetes.io/instance: release`)
+    and allows HTTPS (a rule with no ports, or 443 among them)."""
+    selector = prop(policy, "spec", "podSelector", "matchLabels", default={})
+    if prop(policy, "spec", "podSelector", "matchExpressions") or not set(selector.items()) <= {
+        (INSTANCE_LABEL, release)
+    }:
+        return False
+    for rule in known(lambda: p.items(policy.props, "spec", "egress"), []):
+        ports = known(lambda r=rule: p.items(r, "ports"), [])
+        if not ports or any(p.number(known(lambda x=x: p.get(x, "port"), None)) == 443 for x in ports):
+            return True
+    return False
+
+
+def _hook_jobs_reach_the_api(stack: Stack) -> Iterator[tuple[str, str | None]]:
+    graph = Graph(stack.resources)
+    policies = graph.of_type(NETWORK_POLICY)
+    for release in graph.of_type(*HELM_TYPES):
+        namespace, name = prop(release, "namespace"), prop(release, "name")
+        if chart_name(release) not in HOOK_CHARTS or not isinstance(name, str):
+            continue
+        here = [pol for pol in policies if _namespace_of(pol) == namespace]
+        if not any(_denies_egress(pol) for pol in here):
+            continue
+        openings = [pol for pol in here if _lets_hooks_out(pol, name)]
+        if not openings:
+            yield (
+                f"{short(release)} (chart {chart_name(release)}) runs hook Jobs that call the API server, and "
+                f"namespace {namespace} denies all egress: the hook fails and Helm rolls the release back; allow "
+                f"DNS and 443 for pods labelled {INSTANCE_LABEL}: {name}",
+                release.urn,
+            )
+        elif not graph.ordered_after(release, openings):
+            yield (
+                f"{short(release)} installs in parallel with {short(openings[0])}, the egress its hook Jobs need: "
+                "make the release depend on it",
+                release.urn,
+            )
+
+
+HOOK_JOBS_REACH_THE_API = StackRule(
+    name="deploy-helm-hooks-reach-the-api",
+    description=(
+        "A Helm release whose hook Jobs call the API server can reach it through the NetworkPolicies of its "
+        "namespace, created before the release."
+    ),
+    remediation=(
+        "In a namespace with a default-deny egress policy, add an egress policy for the release's pods "
+        "(app.kubernetes.io/instance) allowing DNS and 443, and make the release depend on it."
+    ),
+    severity=HIGH,
+    framework=ml_platform(
+        "MLP-DEPLOY-19",
+        "Helm hooks: a failed pre-install hook fails the release (helm.sh/docs/topics/charts_hooks); argo-helm "
+        "crds-install-job.yaml",
+    ),
+    check=_hook_jobs_reach_the_api,
+    graph=True,
+    types=(*HELM_TYPES, NETWORK_POLICY),
+    tags=["deploy", "companion", "kubernetes", "network", "helm"],
+)
+
+
 # --- the deployer reaches the cluster's API -------------------------------------------------------------
 
 SG_RULE_TYPES = (
@@ -467,5 +554,6 @@ RULES: list[StackRule] = [
     NETWORK_POLICIES_ENFORCED,
     HPAS_HAVE_METRICS,
     WEBHOOKS_REACHABLE,
+    HOOK_JOBS_REACH_THE_API,
     API_REACHABLE,
 ]

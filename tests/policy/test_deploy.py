@@ -515,6 +515,52 @@ WEBHOOK_CASES = [
     ),
 ]
 
+_argo = {"chart": "argo-workflows", "version": "1.0.18", "name": "argo-workflows", "namespace": "argo"}
+_deny_all = res(
+    NETPOL,
+    "argo-default-deny",
+    {
+        "metadata": {"name": "default-deny", "namespace": "argo"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    },
+)
+_hooks_out = res(
+    NETPOL,
+    "argo-release-egress",
+    {
+        "metadata": {"name": "argo-workflows-egress", "namespace": "argo"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/instance": "argo-workflows"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}, {"ports": [{"port": 443, "protocol": "TCP"}]}],
+        },
+    },
+)
+
+HOOK_CASES = [
+    case(
+        "deploy-helm-hooks-reach-the-api", "hook-job-under-default-deny", True, _deny_all, res(RELEASE, "argo", _argo)
+    ),
+    case(
+        "deploy-helm-hooks-reach-the-api",
+        "egress-created-in-parallel",
+        True,
+        _deny_all,
+        _hooks_out,
+        res(RELEASE, "argo", _argo),
+        contains="make the release depend on it",
+    ),
+    case(
+        "deploy-helm-hooks-reach-the-api",
+        "egress-before-the-release",
+        False,
+        _deny_all,
+        _hooks_out,
+        res(RELEASE, "argo", _argo, after=[_deny_all, _hooks_out]),
+    ),
+    case("deploy-helm-hooks-reach-the-api", "no-default-deny", False, res(RELEASE, "argo", _argo)),
+]
+
 _private_eks = res(EKS, "eks", {"name": "mlp-aws-prod", "vpcConfig": {"endpointPublicAccess": False}})
 _ns = res(NAMESPACE, "team-a", {"metadata": {"name": "team-a"}})
 
@@ -768,6 +814,7 @@ CASES = [
     *NETPOL_CASES,
     *HPA_CASES,
     *WEBHOOK_CASES,
+    *HOOK_CASES,
     *REACHABLE_CASES,
     *VALUE_CASES,
 ]
