@@ -12,15 +12,17 @@ STACK  ?= aws-dev
 
 .PHONY: setup system plan test lint typecheck pytest bench clean
 
-# The project alone (the SDKs, the packs, the CLI): all `mlplat plan` and `mlplat check` need.
+# The project alone (the SDKs, the packs, the CLI): all `mlplat plan` and `mlplat check` need. --no-compile:
+# byte-compiling every module of the cloud SDKs at install costs about a minute; Python compiles the ones
+# a plan imports on first use.
 $(BASE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e .
 	touch $(BASE)
 
 # Every extra: the tests import the workloads (torch, MLflow, Feast, ...) and the dev tools.
 $(STAMP): $(BASE)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,workloads,workloads-test,serving,features,pipelines]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[dev,workloads,workloads-test,serving,features,pipelines]'
 	touch $(STAMP)
 
 setup: $(STAMP)
