@@ -30,8 +30,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("kubernetes", reason="kubernetes is in the pipelines extra")
-
+from tests import system
 from tests.conftest import synth_stack
 from tests.k8s_schema import manifest, validate
 from tests.workloads.conftest import LOOPBACK, REPO, free_port, wait_for
@@ -41,9 +40,6 @@ from workloads.rollouts.analysis import Evidence, Thresholds, analyze, apply, de
 from workloads.rollouts.errors import RolloutError
 from workloads.rollouts.inferenceservice import VERSION_LABEL, Candidate, canary_patch, find_candidate
 from workloads.rollouts.prometheus import Prometheus
-
-PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus package is not installed")
 
 NAMESPACE, MODEL = "research", "credit-approval"
 SHADOW = f"{MODEL}-shadow"
@@ -180,7 +176,7 @@ def _prometheus(servers: list[Server], root: Path) -> tuple[subprocess.Popen, st
     (root / "prometheus.yml").write_text(json.dumps(config))
     port = free_port()
     cmd = [
-        str(PROMETHEUS),
+        system.require("prometheus"),
         f"--config.file={root / 'prometheus.yml'}",
         f"--storage.tsdb.path={root / 'tsdb'}",
         f"--web.listen-address={LOOPBACK}:{port}",
