@@ -147,7 +147,7 @@ def test_operator_pinned_restricted_and_namespaced_stores_only(stack: str) -> No
     values = rel["values"]
     assert rel["namespace"] == secrets.NAMESPACE
     for part in (values, values["webhook"], values["certController"]):
-        assert part["image"] == {"repository": secrets.IMAGE.repository, "tag": "v2.10.0"}
+        assert part["image"] == {"repository": secrets.IMAGE.repository, "tag": "v2.9.0"}
         assert part["securityContext"]["runAsNonRoot"] and not part["securityContext"]["allowPrivilegeEscalation"]
         assert part["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
     assert values["processClusterStore"] is False and values["processPushSecret"] is False
@@ -414,12 +414,12 @@ def test_replicas_and_disruption_budget_follow_the_environment() -> None:
 def test_charts_pinned_and_images_tagged(stack: str) -> None:
     syn = synth_stack(stack)
     expected = {
-        "cert-manager": ("cert-manager", "v1.21.2"),
-        "gateway-crds": ("oci://docker.io/envoyproxy/gateway-crds-helm", "v1.9.1"),
-        "envoy-gateway": ("oci://docker.io/envoyproxy/gateway-helm", "v1.9.1"),
-        "kserve-crd": ("oci://ghcr.io/kserve/charts/kserve-crd", "v0.21.0"),
-        "kserve": ("oci://ghcr.io/kserve/charts/kserve-resources", "v0.21.0"),
-        "external-secrets": ("external-secrets", "2.10.0"),
+        "cert-manager": ("cert-manager", "v1.21.1"),
+        "gateway-crds": ("oci://docker.io/envoyproxy/gateway-crds-helm", "v1.9.0"),
+        "envoy-gateway": ("oci://docker.io/envoyproxy/gateway-helm", "v1.9.0"),
+        "kserve-crd": ("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0"),
+        "kserve": ("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0"),
+        "external-secrets": ("external-secrets", "2.9.0"),
     }
     for name, (chart, version) in expected.items():
         rel = _release(syn, name)

@@ -78,18 +78,23 @@ class Chart:
 
 @dataclass(frozen=True)
 class Image:
-    """A container image pinned by tag (never `latest`)."""
+    """A container image pinned by tag (never `latest`), and by digest where the chart pins one too
+    (`digest`: `sha256:<64 hex>`; the runtime then pulls exactly that image, whatever the tag says)."""
 
     repository: str
     tag: str
+    digest: str = ""
 
     def __post_init__(self) -> None:
         if not self.tag or self.tag == "latest":
             raise ValueError(f"image {self.repository}: pin a tag, not '{self.tag or 'nothing'}'")
+        algo, _, hexa = self.digest.partition(":")
+        if self.digest and (algo != "sha256" or len(hexa) != 64 or not all(c in "0123456789abcdef" for c in hexa)):
+            raise ValueError(f"image {self.repository}: '{self.digest}' is not a sha256:<64 hex> digest")
 
     @property
     def ref(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
 
 
 @dataclass(frozen=True)
