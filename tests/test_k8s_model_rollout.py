@@ -78,7 +78,7 @@ def test_the_shadow_is_its_own_cluster_local_inference_service(shadowed: Synthes
     assert set(found) == {MODEL, SHADOW}
     live, shadow = found[MODEL], found[SHADOW]
     for obj in (live, shadow):
-        validate(obj, "1.34")
+        assert validate(obj, "1.34") == []
     # no gateway route: KServe makes none for a cluster-local InferenceService
     assert shadow["metadata"]["labels"][model_deployment.VISIBILITY_LABEL] == "cluster-local"
     assert model_deployment.VISIBILITY_LABEL not in live["metadata"]["labels"]
@@ -178,7 +178,7 @@ def test_the_pipelines_canary_is_analysed_and_acted_on(stack: str) -> None:
     spec = next(m for m in syn.spec.model_deployments if m.name == MODEL)
     assert spec.rollout is not None
     job = named(syn, "CronJob", f"rollout-{MODEL}")
-    validate(job, "1.34")
+    assert validate(job, "1.34") == []
     assert job["spec"]["schedule"] == spec.rollout.schedule and job["spec"]["concurrencyPolicy"] == "Forbid"
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -228,13 +228,13 @@ def test_the_analysis_may_touch_only_its_models_inference_services() -> None:
     # no cloud identity: Prometheus and the Kubernetes API only
     assert not any("role-arn" in k or "gcp-service-account" in k for k in sa["metadata"].get("annotations") or {})
     for obj in (role, binding, sa):
-        validate(obj, "1.34")
+        assert validate(obj, "1.34") == []
 
 
 def test_the_analysis_reaches_prometheus_and_the_api_server_only() -> None:
     syn = synth_stack("aws-prod")
     policy = named(syn, "NetworkPolicy", f"allow-rollout-{MODEL}")
-    validate(policy, "1.34")
+    assert validate(policy, "1.34") == []
     assert policy["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/component": model_rollout.COMPONENT,
         "ml-platform/model": MODEL,
