@@ -20,7 +20,20 @@ from components.k8s.base import Chart
 from tests import crd_schemas, helm, k8s_cel
 from tests import k8s_cluster as kc
 from tests.conftest import STACK_NAMES
-from tests.k8s_schema import crd_documents, crd_schema, crd_version, go_regex, inline, is_kubernetes, manifest, validate
+from tests.k8s_schema import (
+    FORMATS,
+    CRDValidator,
+    _registry,
+    _strict,
+    crd_documents,
+    crd_schema,
+    crd_version,
+    go_regex,
+    inline,
+    is_kubernetes,
+    manifest,
+    validate,
+)
 
 VERSION = "1.35"
 
@@ -315,3 +328,66 @@ def _patterns(schema: Any, seen: set[int] | None = None) -> Iterator[str]:
     for key in ("allOf", "anyOf", "oneOf"):
         for sub in schema.get(key) or ():
             yield from _patterns(sub, seen)
+
+
+def test_structural_markers_are_checked_as_the_api_server_does() -> None:
+    """What no pinned CRD combines in one place: embedded resources, nullable, int-or-string,
+    list-type set/map uniqueness, byte and date-time formats, boolean exclusive bounds."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "template": {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {"spec": {}}},
+            "note": {"type": "string", "nullable": True},
+            "port": {"x-kubernetes-int-or-string": True},
+            "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+            "ports": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}},
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+            "ca": {"type": "string", "format": "byte"},
+            "at": {"type": "string", "format": "date-time"},
+            "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+        },
+    }
+    validator = CRDValidator(_strict(schema), registry=_registry(VERSION), format_checker=FORMATS)
+
+    def errors(value: dict[str, Any]) -> list[str]:
+        return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(value))
+
+    good = {
+        "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}},
+        "note": None,
+        "port": "http",
+        "tags": ["a", "b"],
+        "ports": [{"name": "a", "port": 1}, {"name": "b", "port": 1}],
+        "ca": "aGVsbG8=",
+        "at": "2026-01-01T00:00:00Z",
+        "ratio": 0.5,
+    }
+    assert errors(good) == [] and errors({**good, "port": 8080}) == []
+    bad = {
+        "template": {"metadata": {"nmae": "p"}, "spec": {}},
+        "port": 1.5,
+        "tags": ["a", "a"],
+        "ports": [{"name": "a", "port": 1}, {"name": "a", "port": 2}],
+        "ca": "not base64!",
+        "at": "yesterday",
+        "ratio": 0,
+        "extra": 1,
+    }
+    found = errors(bad)
+    for expected in (
+        ": Additional properties are not allowed ('extra' was unexpected)",
+        "template: 'apiVersion' is a required property",
+        "template: 'kind' is a required property",
+        "template.metadata: Additional properties are not allowed ('nmae' was unexpected)",
+        "port: 1.5 is not of type 'integer', 'string'",
+        'tags: Duplicate value: "a"',
+        'ports: Duplicate value: {"name": "a"}',
+        "ca: 'not base64!' is not a 'byte'",
+        "at: 'yesterday' is not a 'date-time'",
+        "ratio: 0 is less than or equal to the minimum of 0",
+    ):
+        assert expected in found, (expected, found)
