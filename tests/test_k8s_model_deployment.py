@@ -84,6 +84,7 @@ def test_model_is_served_by_the_platform_runtime_from_its_versioned_uri(dev: Syn
     assert obj["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     predictor = obj["spec"]["predictor"]
     assert predictor["model"] == {
+        "name": "kserve-container",  # the runtime's container (required on a canary by KServe's CRD)
         "modelFormat": {"name": "mlplatform", "version": "1"},
         "runtime": "ml-platform",
         "protocolVersion": "v2",

@@ -3,6 +3,7 @@ Gateway API, and MLflow on the foundation's database and models bucket (aws-dev,
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from types import SimpleNamespace
@@ -97,7 +98,7 @@ def test_the_vendored_schemas_reject_misspelt_fields() -> None:
 
 
 def test_inference_service_schema_takes_raw_mode_canaries() -> None:
-    """Vendored for the serving of models: a predictor with the platform runtime and a named canary."""
+    """The pinned InferenceService CRD takes a predictor with the platform runtime and a named canary."""
     isvc: dict[str, Any] = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -119,13 +120,23 @@ def test_inference_service_schema_takes_raw_mode_canaries() -> None:
                     "trafficPercent": 10,
                     "predictor": {
                         "name": "v2",
-                        "model": {"modelFormat": {"name": "mlplatform"}, "storageUri": "s3://x"},
+                        "model": {
+                            "name": "kserve-container",
+                            "modelFormat": {"name": "mlplatform"},
+                            "storageUri": "s3://x",
+                        },
                     },
                 }
             ],
         },
     }
     assert validate(isvc, "1.35") == []
+    # a canary's model names its container (KServe's CRD keeps `required` there, unlike the predictor's)
+    nameless = copy.deepcopy(isvc)
+    del nameless["spec"]["canary"][0]["predictor"]["model"]["name"]
+    assert validate(nameless, "1.35") == [
+        "InferenceService/churn: spec.canary.0.predictor.model: 'name' is a required property"
+    ]
     isvc["spec"]["predictor"]["model"]["resorces"] = {}
     isvc["spec"]["canary"][0]["trafficPercent"] = 101
     errors = validate(isvc, "1.35")

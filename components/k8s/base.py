@@ -358,7 +358,7 @@ def custom_resource(
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
     """A custom resource (Kueue, Trainer, KServe, Karpenter, Prometheus operator...). Its `spec` is
-    checked against the CRD schema of the pinned version in the tests (tests/schemas/crds)."""
+    checked against the CRD of the pinned chart in the tests (tests/schemas/crds, CEL rules included)."""
     return k8s.apiextensions.CustomResource(
         name, api_version=api_version, kind=kind, metadata=metadata, spec=dict(spec), opts=opts
     )

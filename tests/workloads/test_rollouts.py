@@ -326,7 +326,7 @@ def test_a_healthy_canary_is_promoted_to_the_next_traffic_step(
     isvc = api.isvc
     assert isvc["spec"]["canary"][0]["trafficPercent"] == 25
     assert isvc["spec"]["canary"][0]["predictor"]["labels"][VERSION_LABEL] == HEALTHY
-    validate(isvc, "1.34")  # still a valid InferenceService
+    assert validate(isvc, "1.34") == []  # still a valid InferenceService
     # the record is the decision log entry: JSON, with the evidence and the thresholds
     record = json.loads(json.dumps(decision.record(NAMESPACE, MODEL, THRESHOLDS)))
     assert record["decision"] == "promote" and record["applied"] is True
@@ -360,7 +360,7 @@ def test_a_canary_with_errors_is_rolled_back(fleet: Fleet, rendered: dict[str, A
     # all traffic back to the stable version: the canary and its annotation are gone
     assert decision.applied and "canary" not in api.isvc["spec"]
     assert "ml-platform/canary-model-version" not in api.isvc["metadata"]["annotations"]
-    validate(api.isvc, "1.34")
+    assert validate(api.isvc, "1.34") == []
 
 
 def test_a_slow_canary_is_rolled_back_on_the_latency_slo(
