@@ -7,6 +7,8 @@
     mlplat demo                                 # local end-to-end demo: train, register, serve (the demo extra)
     mlplat check --all --format sarif -o policy.sarif   # both policy packs over every stack
     mlplat check --program ../other-project --stack-file ../other-project/Pulumi.dev.yaml
+    mlplat check --stack aws-prod --render --charts tests/charts   # and over every chart's rendered objects
+    mlplat render --stack aws-prod --charts tests/charts --output manifests/   # what `pulumi up` applies
 
 Exit status: 0 on success, 2 on a usage or configuration error (one line on stderr); `check` exits
 1 when any mandatory policy violation remains.
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="mlplat",
-    help="Offline tools for ml-platform stacks: plan, check, policies, catalog, new-stack, demo.",
+    help="Offline tools for ml-platform stacks: plan, check, render, policies, catalog, new-stack, demo.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
