@@ -2,8 +2,8 @@
 objects (from the synthesis) plus every Helm release rendered by a real Helm (tests/helm.py) with the
 exact chart name, namespace, release name and values the stack creates it with.
 
-Charts are rendered at their packaged version (tests/charts/charts.yaml), which for some charts is
-older than the pin; what a test asserts about a chart's objects holds for that version.
+Charts are rendered at their packaged version (tests/charts/charts.yaml), which is the version the
+platform pins (test_k8s_helm.py checks it).
 """
 
 from __future__ import annotations

@@ -1,26 +1,24 @@
 """Alert and recording rules the way Prometheus loads them: `promtool check rules` and `promtool test rules`
-(Debian's prometheus package, which .ci/run installs), after promql_parser has parsed every expression."""
+(Debian's prometheus package, which `make test` installs: tests/system.py), after promql_parser has parsed
+every expression."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import promql_parser
-import pytest
 import yaml
+
+from tests import system
 
 # one promtool unit test: (input series, evaluation time, alert name, expected alerts)
 Case = tuple[list[dict[str, str]], str, str, list[dict[str, Any]]]
 
 
 def binary() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus); PromQL syntax is still checked")
-    return path
+    return system.require("promtool")
 
 
 def check_rules(tmp_path: Path, groups: list[dict[str, Any]]) -> str:

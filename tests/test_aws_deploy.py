@@ -464,8 +464,8 @@ def test_no_efa_claim_without_efa(prod):
 
 # -- A11: Karpenter's controller policy of the pinned release ----------------------------------------------
 
-# karpenter-provider-aws, website/content/en/v1.14/getting-started/getting-started-with-karpenter/
-# cloudformation.yaml (identical on main at 2026-08-21; the pin, v1.15.0, is newer than the stored copy):
+# karpenter-provider-aws@v1.14.1 (the pin), website/content/en/docs/getting-started/getting-started-with-
+# karpenter/cloudformation.yaml (the same file as v1.14/ and preview/ on main at 2026-08-23):
 # every action of the controller policies, less instance-profile management (the stack creates the profile)
 # and arc-zonal-shift:GetManagedResource (called only with --enable-zonal-shift, off by default and here).
 UPSTREAM_ACTIONS = {

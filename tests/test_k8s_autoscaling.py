@@ -326,7 +326,7 @@ def test_karpenter_charts_are_pinned_and_wired_to_the_account(stack: str) -> Non
     crd, ctl = syn.one(RELEASE, "karpenter-crd"), syn.one(RELEASE, "karpenter")
     assert crd.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter-crd"
     assert ctl.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
-    assert crd.inputs["version"] == ctl.inputs["version"] == autoscaling.KARPENTER_VERSION == "1.15.0"
+    assert crd.inputs["version"] == ctl.inputs["version"] == autoscaling.KARPENTER_VERSION == "1.14.1"
     assert ctl.inputs["skipCrds"] is True and crd.urn in ctl.dependencies
     assert crd.inputs["namespace"] == ctl.inputs["namespace"] == base.NS_KARPENTER
     values = ctl.inputs["values"]
@@ -336,7 +336,11 @@ def test_karpenter_charts_are_pinned_and_wired_to_the_account(stack: str) -> Non
         ".eks.amazonaws.com"
     )
     assert settings["featureGates"]["reservedCapacity"] is True
-    assert values["controller"]["image"] == {"repository": "public.ecr.aws/karpenter/controller", "tag": "1.15.0"}
+    assert values["controller"]["image"] == {
+        "repository": "public.ecr.aws/karpenter/controller",
+        "tag": "1.14.1",
+        "digest": "sha256:723130949e4cab989461ff07d1be4cd781d63515432494641b33c235f300ae23",  # the chart's, at 1.14.1
+    }
     assert values["serviceAccount"]["name"] == "karpenter"
     assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith(
         f"arn:aws:iam::{ACCOUNT}:role/mlp-aws-autoscaling-controller"

@@ -106,7 +106,7 @@ def test_charts_and_images_are_pinned_to_the_researched_versions() -> None:
     assert dp.one(RELEASE, "nvidia-device-plugin").inputs["version"] == "0.20.0"
     assert op.one(RELEASE, "gpu-operator").inputs["version"] == "v26.7.0"
     assert op.one(RELEASE, "gpu-operator").inputs["repositoryOpts"]["repo"] == "https://helm.ngc.nvidia.com/nvidia"
-    assert kps.one(RELEASE, monitoring.RELEASE).inputs["version"] == "91.5.2"
+    assert kps.one(RELEASE, monitoring.RELEASE).inputs["version"] == "88.5.3"
     images = {
         "device plugin": _images(values(dp, "nvidia-device-plugin")),
         "operator": _images(values(op, "gpu-operator")),
@@ -118,8 +118,8 @@ def test_charts_and_images_are_pinned_to_the_researched_versions() -> None:
             assert not ref.endswith((":", ":latest")), f"{where}: {ref}"
     assert "nvcr.io/nvidia/k8s-device-plugin:v0.20.0" in images["device plugin"]
     assert "nvcr.io/nvidia/k8s/dcgm-exporter:4.6.0-4.8.3-distroless" in images["operator"]
-    assert "quay.io/prometheus-operator/prometheus-operator:v0.94.1" in images["monitoring"]
-    assert "docker.io/grafana/grafana:13.2.3" in images["monitoring"]
+    assert "quay.io/prometheus-operator/prometheus-operator:v0.93.1" in images["monitoring"]
+    assert "docker.io/grafana/grafana:13.2.0" in images["monitoring"]
     (ds,) = objects(dp, "DaemonSet", base.NS_GPU)
     assert ds["spec"]["template"]["spec"]["containers"][0]["image"] == gpu_runtime.DCGM_EXPORTER_IMAGE.ref
 

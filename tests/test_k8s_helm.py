@@ -4,6 +4,7 @@ stack creates it with."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -12,7 +13,8 @@ import yaml
 from components.k8s import base
 from tests import helm
 from tests.conftest import STACK_NAMES, synth_stack
-from tests.k8s_cluster import RELEASE
+from tests.k8s_cluster import GPU_OPERATOR_STACK, RELEASE
+from tests.k8s_cluster import stack as k8s_stack
 
 
 def test_packaged_charts_are_the_recorded_upstream_packages() -> None:
@@ -27,14 +29,20 @@ def test_packaged_charts_are_the_recorded_upstream_packages() -> None:
 
 
 def test_charts_manifest_records_the_pins() -> None:
-    """`pin` in charts.yaml is the version the code installs: a re-pin shows up here."""
-    pins = {}
-    for stack in STACK_NAMES:
-        for rel in synth_stack(stack).of_type(RELEASE):
-            pins[helm.chart_name(rel.inputs["chart"])] = rel.inputs["version"]
+    """The platform installs exactly the chart versions the tests render: `pin` in charts.yaml is the
+    version the code installs (every release of the reference stacks and of the variant that turns on
+    the GPU Operator and Karpenter), and it equals the packaged `version`. A pin with no package to
+    render (the seven charts pinned newer than any packaged upstream tag before issue 18) fails here."""
+    pins: dict[str, set[str]] = {}
+    for stack in [*STACK_NAMES, GPU_OPERATOR_STACK]:
+        for rel in k8s_stack(stack).of_type(RELEASE):
+            pins.setdefault(helm.chart_name(rel.inputs["chart"]), set()).add(rel.inputs["version"])
     listed = helm.packaged_charts()
-    assert set(pins) <= set(listed)
-    assert {name: listed[name]["pin"] for name in pins} == pins
+    assert set(pins) == set(listed), "every packaged chart is installed by some stack, every installed one packaged"
+    assert {name: {listed[name]["pin"]} for name in pins} == pins
+    assert {name: entry["pin"] for name, entry in listed.items()} == {
+        name: entry["version"] for name, entry in listed.items()
+    }
 
 
 def test_helm_is_the_pinned_release() -> None:
@@ -84,3 +92,13 @@ def test_values_are_sent_as_given() -> None:
     labels = deploy["spec"]["template"]["metadata"]["labels"]
     assert labels["version"] == "1.10" and labels["flag"] == "true"
     assert yaml.safe_dump(labels)  # plain data, no custom YAML types
+
+
+def test_the_readme_lists_every_chart_at_its_pin() -> None:
+    """README "Chart versions": "Every chart is pinned to the exact version the tests render", with a
+    table of each chart and its pinned version."""
+    readme = (helm.ROOT / "README.md").read_text()
+    section = readme.split("#### Chart versions", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| ([\w-]+) \| (v?[\d.]+) \| .*\|$", section, flags=re.MULTILINE)
+    assert dict(rows) == {name: entry["pin"] for name, entry in helm.packaged_charts().items()}
+    assert len(rows) == len(helm.packaged_charts())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from infra.config import ConfigError, parse_platform
 from infra.synth import Synthesis
 from policy import runner
 from policy.responsible_ai import rules as rai
+from tests import system
 from tests.conftest import raw_platform, synth_platform, synth_stack
 from tests.k8s_schema import is_kubernetes, manifest, validate
 
@@ -84,6 +84,7 @@ def test_model_is_served_by_the_platform_runtime_from_its_versioned_uri(dev: Syn
     assert obj["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     predictor = obj["spec"]["predictor"]
     assert predictor["model"] == {
+        "name": "kserve-container",  # the runtime's container (required on a canary by KServe's CRD)
         "modelFormat": {"name": "mlplatform", "version": "1"},
         "runtime": "ml-platform",
         "protocolVersion": "v2",
@@ -273,9 +274,7 @@ def test_model_alert_rules_load_in_prometheus(tmp_path: Path) -> None:
     # the stable and the canary Deployment, by exact name
     assert 'deployment=~"credit-approval-predictor|credit-approval-v4-predictor"' in alerts["ModelUnavailable"]["expr"]
     assert 'code=~"5.."' in alerts["ModelErrorRatioHigh"]["expr"]
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus); PromQL syntax was checked")
+    promtool = system.require("promtool")
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}))
     result = subprocess.run([promtool, "check", "rules", str(path)], check=False, capture_output=True, text=True)

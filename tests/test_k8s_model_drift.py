@@ -182,7 +182,7 @@ def test_the_pushgateway_is_pinned_restricted_and_scraped_with_its_pushed_labels
     assert rel["namespace"] == "monitoring"
     values = rel["values"]
     assert values["image"]["repository"] == "quay.io/prometheus/pushgateway"
-    assert values["image"]["tag"] == "v1.11.2"
+    assert values["image"]["tag"] == "v1.11.3"  # chart 3.6.1's appVersion
     # honorLabels: the grouping key's namespace/model survive the scrape (not exported_namespace)
     assert values["serviceMonitor"]["enabled"] and values["serviceMonitor"]["honorLabels"] is True
     assert values["containerSecurityContext"]["readOnlyRootFilesystem"] is True

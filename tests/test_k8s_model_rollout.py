@@ -8,7 +8,6 @@ analysis CLI's own parser, and the live predictor's environment with the model s
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from components.k8s import model_deployment, model_rollout
 from infra.config import ConfigError
 from infra.synth import Synthesis
 from tests.conftest import raw_platform, synth_platform, synth_stack
-from tests.k8s_schema import CRD_DIR, is_kubernetes, manifest, validate
+from tests.k8s_schema import crd_documents, crd_schema, is_kubernetes, manifest, validate
 from tests.test_k8s_model_deployment import _rai_violations
 from workloads.rollouts import __main__ as rollouts_cli
 from workloads.serving import cli as serving_cli
@@ -79,7 +78,7 @@ def test_the_shadow_is_its_own_cluster_local_inference_service(shadowed: Synthes
     assert set(found) == {MODEL, SHADOW}
     live, shadow = found[MODEL], found[SHADOW]
     for obj in (live, shadow):
-        validate(obj, "1.34")
+        assert validate(obj, "1.34") == []
     # no gateway route: KServe makes none for a cluster-local InferenceService
     assert shadow["metadata"]["labels"][model_deployment.VISIBILITY_LABEL] == "cluster-local"
     assert model_deployment.VISIBILITY_LABEL not in live["metadata"]["labels"]
@@ -111,16 +110,13 @@ def _property_names(schema: Any, path: str = "") -> list[tuple[str, str]]:
 
 
 def test_kserve_has_no_mirror_of_its_own() -> None:
-    """Why the live model server mirrors: the pinned InferenceService API (v1beta1 at KServe v0.21.0, the
-    schema vendored in tests/schemas/crds/) has no mirror or shadow setting anywhere in its spec, and
-    an InferenceService that asks for one is rejected. (The full upstream CRD,
-    charts/kserve-crd/templates/serving.kserve.io_inferenceservices.yaml in kserve/kserve at v0.20.0 and
-    at the last commit before v0.21.0, has no property named like that either.)"""
-    from components.k8s.serving import KSERVE_VERSION
-
-    doc = json.loads((CRD_DIR / "inferenceservice.serving.kserve.io.json").read_text())
-    assert f"/{KSERVE_VERSION}/" in doc["source"] and doc["apiVersion"] == "serving.kserve.io/v1beta1"
-    spec = doc["schema"]["properties"]["spec"]
+    """Why the live model server mirrors: the pinned InferenceService API (v1beta1 of the kserve-crd chart's
+    CRD, derived into tests/schemas/crds/ by tests/crd_schemas.py) has no mirror or shadow setting
+    anywhere in its spec, and an InferenceService that asks for one is rejected. (The upstream CRD at
+    the last commit before v0.21.0 has no property named like that either.)"""
+    doc = crd_documents()[("serving.kserve.io", "InferenceService")]
+    assert doc["chart"] == "kserve-crd"
+    spec = crd_schema("serving.kserve.io/v1beta1", "InferenceService")["properties"]["spec"]
     names = _property_names(spec, "spec")
     assert len(names) > 60 and ("spec", "predictor") in names and ("spec", "canary") in names  # the real schema
     mirrors = [f"{path}.{name}" for path, name in names if "mirror" in name.lower() or "shadow" in name.lower()]
@@ -182,7 +178,7 @@ def test_the_pipelines_canary_is_analysed_and_acted_on(stack: str) -> None:
     spec = next(m for m in syn.spec.model_deployments if m.name == MODEL)
     assert spec.rollout is not None
     job = named(syn, "CronJob", f"rollout-{MODEL}")
-    validate(job, "1.34")
+    assert validate(job, "1.34") == []
     assert job["spec"]["schedule"] == spec.rollout.schedule and job["spec"]["concurrencyPolicy"] == "Forbid"
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -232,13 +228,13 @@ def test_the_analysis_may_touch_only_its_models_inference_services() -> None:
     # no cloud identity: Prometheus and the Kubernetes API only
     assert not any("role-arn" in k or "gcp-service-account" in k for k in sa["metadata"].get("annotations") or {})
     for obj in (role, binding, sa):
-        validate(obj, "1.34")
+        assert validate(obj, "1.34") == []
 
 
 def test_the_analysis_reaches_prometheus_and_the_api_server_only() -> None:
     syn = synth_stack("aws-prod")
     policy = named(syn, "NetworkPolicy", f"allow-rollout-{MODEL}")
-    validate(policy, "1.34")
+    assert validate(policy, "1.34") == []
     assert policy["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/component": model_rollout.COMPONENT,
         "ml-platform/model": MODEL,

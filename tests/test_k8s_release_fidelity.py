@@ -2,7 +2,7 @@
 charts render, the Argo CRD hook can work under the namespace's default-deny, the GPU Operator's
 exporter finds the platform's metric list, and no value the platform sets is dead or inert.
 
-Charts are the packaged upstream versions in tests/charts (see charts.yaml; some are older than the pin).
+Charts are the packaged upstream versions in tests/charts (charts.yaml), the versions the platform pins.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ Gateway API, and MLflow on the foundation's database and models bucket (aws-dev,
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from types import SimpleNamespace
@@ -97,7 +98,7 @@ def test_the_vendored_schemas_reject_misspelt_fields() -> None:
 
 
 def test_inference_service_schema_takes_raw_mode_canaries() -> None:
-    """Vendored for the serving of models: a predictor with the platform runtime and a named canary."""
+    """The pinned InferenceService CRD takes a predictor with the platform runtime and a named canary."""
     isvc: dict[str, Any] = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -119,13 +120,23 @@ def test_inference_service_schema_takes_raw_mode_canaries() -> None:
                     "trafficPercent": 10,
                     "predictor": {
                         "name": "v2",
-                        "model": {"modelFormat": {"name": "mlplatform"}, "storageUri": "s3://x"},
+                        "model": {
+                            "name": "kserve-container",
+                            "modelFormat": {"name": "mlplatform"},
+                            "storageUri": "s3://x",
+                        },
                     },
                 }
             ],
         },
     }
     assert validate(isvc, "1.35") == []
+    # a canary's model names its container (KServe's CRD keeps `required` there, unlike the predictor's)
+    nameless = copy.deepcopy(isvc)
+    del nameless["spec"]["canary"][0]["predictor"]["model"]["name"]
+    assert validate(nameless, "1.35") == [
+        "InferenceService/churn: spec.canary.0.predictor.model: 'name' is a required property"
+    ]
     isvc["spec"]["predictor"]["model"]["resorces"] = {}
     isvc["spec"]["canary"][0]["trafficPercent"] = 101
     errors = validate(isvc, "1.35")
@@ -147,7 +158,7 @@ def test_operator_pinned_restricted_and_namespaced_stores_only(stack: str) -> No
     values = rel["values"]
     assert rel["namespace"] == secrets.NAMESPACE
     for part in (values, values["webhook"], values["certController"]):
-        assert part["image"] == {"repository": secrets.IMAGE.repository, "tag": "v2.10.0"}
+        assert part["image"] == {"repository": secrets.IMAGE.repository, "tag": "v2.9.0"}
         assert part["securityContext"]["runAsNonRoot"] and not part["securityContext"]["allowPrivilegeEscalation"]
         assert part["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
     assert values["processClusterStore"] is False and values["processPushSecret"] is False
@@ -414,12 +425,12 @@ def test_replicas_and_disruption_budget_follow_the_environment() -> None:
 def test_charts_pinned_and_images_tagged(stack: str) -> None:
     syn = synth_stack(stack)
     expected = {
-        "cert-manager": ("cert-manager", "v1.21.2"),
-        "gateway-crds": ("oci://docker.io/envoyproxy/gateway-crds-helm", "v1.9.1"),
-        "envoy-gateway": ("oci://docker.io/envoyproxy/gateway-helm", "v1.9.1"),
-        "kserve-crd": ("oci://ghcr.io/kserve/charts/kserve-crd", "v0.21.0"),
-        "kserve": ("oci://ghcr.io/kserve/charts/kserve-resources", "v0.21.0"),
-        "external-secrets": ("external-secrets", "2.10.0"),
+        "cert-manager": ("cert-manager", "v1.21.1"),
+        "gateway-crds": ("oci://docker.io/envoyproxy/gateway-crds-helm", "v1.9.0"),
+        "envoy-gateway": ("oci://docker.io/envoyproxy/gateway-helm", "v1.9.0"),
+        "kserve-crd": ("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0"),
+        "kserve": ("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0"),
+        "external-secrets": ("external-secrets", "2.9.0"),
     }
     for name, (chart, version) in expected.items():
         rel = _release(syn, name)

@@ -57,7 +57,7 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 IMAGE_ALIASES = {"al2023": "al2023@v20260818", "bottlerocket": "bottlerocket@v1.61.0"}
 
 # The EventBridge events Karpenter handles: the five rules of the upstream getting-started template
-# (karpenter-provider-aws website/content/en/v1.14/.../cloudformation.yaml, unchanged on main in 2026-08).
+# (karpenter-provider-aws@v1.14.1, the pin: website/content/en/docs/.../cloudformation.yaml).
 INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
     "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},

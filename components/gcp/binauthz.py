@@ -44,7 +44,7 @@ THIRD_PARTY_IMAGES: tuple[str, ...] = (
     # Envoy proxy image compiled into v1.9 (api/v1alpha1/shared_types.go DefaultEnvoyProxyImage)
     "docker.io/envoyproxy/gateway",
     "docker.io/envoyproxy/envoy",
-    # KServe v0.21 (controller, its kube-rbac-proxy, and what it injects into predictor pods)
+    # KServe v0.20 (controller, its kube-rbac-proxy, and what it injects into predictor pods)
     "docker.io/kserve/kserve-controller",
     "docker.io/kserve/agent",
     "docker.io/kserve/router",
@@ -63,7 +63,7 @@ THIRD_PARTY_IMAGES: tuple[str, ...] = (
     "quay.io/prometheus/node-exporter",
     "quay.io/prometheus/pushgateway",
     "registry.k8s.io/kube-state-metrics/kube-state-metrics",
-    "registry.k8s.io/ingress-nginx/kube-webhook-certgen",
+    "ghcr.io/jkroepke/kube-webhook-certgen",  # kube-prometheus-stack's admission-webhook certificate Jobs
     "docker.io/grafana/grafana",
     "quay.io/kiwigrid/k8s-sidecar",
     # Argo Workflows (the CRD install job runs kubectl)

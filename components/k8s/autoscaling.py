@@ -44,12 +44,19 @@ DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 TRAINING_POD_ANNOTATIONS = {DO_NOT_DISRUPT: "true", SAFE_TO_EVICT: "false"}
 
-# Karpenter v1.15.0 (2026-10-10, karpenter.sh/v1.15). The CRD chart manages the CRDs on upgrades too
-# (the controller chart installs them only once).
-KARPENTER_VERSION = "1.15.0"
+# Karpenter v1.14.1 (aws/karpenter-provider-aws@v1.14.1:charts/karpenter, karpenter-crd), the version
+# tests/charts packages and renders (re-pinned from 1.15.0, which had no upstream tag to test). The CRD
+# chart manages the CRDs on upgrades too (the controller chart installs them only once). The controller
+# image is the chart's default at that version, tag and digest (the chart renders `tag@digest`: a tag
+# set without its digest would still pull the digest's image).
+KARPENTER_VERSION = "1.14.1"
 KARPENTER_CHART = Chart("oci://public.ecr.aws/karpenter/karpenter", KARPENTER_VERSION)
 KARPENTER_CRD_CHART = Chart("oci://public.ecr.aws/karpenter/karpenter-crd", KARPENTER_VERSION)
-KARPENTER_IMAGE = Image("public.ecr.aws/karpenter/controller", KARPENTER_VERSION)
+KARPENTER_IMAGE = Image(
+    "public.ecr.aws/karpenter/controller",
+    KARPENTER_VERSION,
+    "sha256:723130949e4cab989461ff07d1be4cd781d63515432494641b33c235f300ae23",
+)
 KARPENTER_API = "karpenter.sh/v1"
 NODE_CLASS_API = "karpenter.k8s.aws/v1"
 KARPENTER_METRICS_PORT = 8080
@@ -144,7 +151,11 @@ def karpenter_values(svc: ServicesContext, ref: NodeAutoscalerRef) -> dict[str, 
             "featureGates": {"reservedCapacity": True, "spotToSpotConsolidation": False, "nodeRepair": False},
         },
         "controller": {
-            "image": {"repository": KARPENTER_IMAGE.repository, "tag": KARPENTER_IMAGE.tag},
+            "image": {
+                "repository": KARPENTER_IMAGE.repository,
+                "tag": KARPENTER_IMAGE.tag,
+                "digest": KARPENTER_IMAGE.digest,
+            },
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
             "metrics": {"port": KARPENTER_METRICS_PORT},
             # the region from config, not from instance metadata (hop limit, network policy)

@@ -78,18 +78,23 @@ class Chart:
 
 @dataclass(frozen=True)
 class Image:
-    """A container image pinned by tag (never `latest`)."""
+    """A container image pinned by tag (never `latest`), and by digest where the chart pins one too
+    (`digest`: `sha256:<64 hex>`; the runtime then pulls exactly that image, whatever the tag says)."""
 
     repository: str
     tag: str
+    digest: str = ""
 
     def __post_init__(self) -> None:
         if not self.tag or self.tag == "latest":
             raise ValueError(f"image {self.repository}: pin a tag, not '{self.tag or 'nothing'}'")
+        algo, _, hexa = self.digest.partition(":")
+        if self.digest and (algo != "sha256" or len(hexa) != 64 or not all(c in "0123456789abcdef" for c in hexa)):
+            raise ValueError(f"image {self.repository}: '{self.digest}' is not a sha256:<64 hex> digest")
 
     @property
     def ref(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
 
 
 @dataclass(frozen=True)
@@ -353,7 +358,7 @@ def custom_resource(
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
     """A custom resource (Kueue, Trainer, KServe, Karpenter, Prometheus operator...). Its `spec` is
-    checked against the CRD schema of the pinned version in the tests (tests/schemas/crds)."""
+    checked against the CRD of the pinned chart in the tests (tests/schemas/crds, CEL rules included)."""
     return k8s.apiextensions.CustomResource(
         name, api_version=api_version, kind=kind, metadata=metadata, spec=dict(spec), opts=opts
     )

@@ -142,8 +142,11 @@ def governance_annotations(
 
 
 def _model_block(model: ModelDeploymentSpec, storage_uri: str, resources: dict[str, Any]) -> dict[str, Any]:
-    """`predictor.model`: the platform runtime serving the artifact at `storage_uri`."""
+    """`predictor.model`: the platform runtime serving the artifact at `storage_uri`. `name` is the
+    runtime's container the model merges into: optional on the stable predictor, required on a canary
+    (kserve/kserve@v0.20.0 Makefile drops `required` from `spec.*.*` only, not from `spec.canary`)."""
     return {
+        "name": "kserve-container",
         "modelFormat": {"name": model.model_format, "version": "1"},
         "runtime": serving.RUNTIME,
         "protocolVersion": "v2",

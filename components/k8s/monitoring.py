@@ -29,19 +29,25 @@ from components.k8s import base
 from components.k8s.base import Chart, Image, ServicesContext
 from components.k8s.gpu_runtime import critical_pod_quota
 
-# kube-prometheus-stack 91.5.2 (2026-09-24): Prometheus Operator v0.94.1, Alertmanager v0.34.1,
-# kube-state-metrics chart 8.5.0, node-exporter chart 4.57.0, Grafana chart 13.2.5 (the chart's
-# release notes and its 91.4.1 -> 91.5.2 diff). Every image is pinned here, not left to the chart.
-CHART = Chart("kube-prometheus-stack", "91.5.2", "https://prometheus-community.github.io/helm-charts")
-OPERATOR_IMAGE = Image("quay.io/prometheus-operator/prometheus-operator", "v0.94.1")
-RELOADER_IMAGE = Image("quay.io/prometheus-operator/prometheus-config-reloader", "v0.94.1")
-WEBHOOK_CERTGEN_IMAGE = Image("registry.k8s.io/ingress-nginx/kube-webhook-certgen", "v1.6.9")
-PROMETHEUS_IMAGE = Image("quay.io/prometheus/prometheus", "v3.14.0")  # 2026-08-17
-ALERTMANAGER_IMAGE = Image("quay.io/prometheus/alertmanager", "v0.34.1")
-GRAFANA_IMAGE = Image("docker.io/grafana/grafana", "13.2.3")
-GRAFANA_SIDECAR_IMAGE = Image("quay.io/kiwigrid/k8s-sidecar", "2.7.3")
-KSM_IMAGE = Image("registry.k8s.io/kube-state-metrics/kube-state-metrics", "v2.19.1")
-NODE_EXPORTER_IMAGE = Image("quay.io/prometheus/node-exporter", "v1.11.1")
+# kube-prometheus-stack 88.5.3 (prometheus-community/helm-charts@kube-prometheus-stack-88.5.3:
+# charts/kube-prometheus-stack), the version tests/charts packages and renders (re-pinned from 91.5.2, which
+# had no upstream tag to test): Prometheus Operator v0.93.1 (appVersion), subcharts kube-state-metrics 8.4.0,
+# prometheus-node-exporter 4.56.1, grafana 12.11.1. Every image is pinned here, and each is the chart's own
+# default at that version (its values.yaml, or the appVersion where the tag is left empty; tests/
+# test_k8s_chart_images.py renders both ways): a chart bump shows which pins must follow.
+CHART = Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
+OPERATOR_IMAGE = Image("quay.io/prometheus-operator/prometheus-operator", "v0.93.1")
+RELOADER_IMAGE = Image("quay.io/prometheus-operator/prometheus-config-reloader", "v0.93.1")
+# the chart's certgen since kube-prometheus-stack 80.2.2 (helm-charts #6406), not ingress-nginx's
+WEBHOOK_CERTGEN_IMAGE = Image("ghcr.io/jkroepke/kube-webhook-certgen", "1.8.7")
+PROMETHEUS_IMAGE = Image("quay.io/prometheus/prometheus", "v3.14.0-distroless")
+ALERTMANAGER_IMAGE = Image("quay.io/prometheus/alertmanager", "v0.34.0")
+GRAFANA_IMAGE = Image("docker.io/grafana/grafana", "13.2.0")  # grafana chart 12.11.1's appVersion
+GRAFANA_SIDECAR_IMAGE = Image("quay.io/kiwigrid/k8s-sidecar", "2.10.1")
+KSM_IMAGE = Image("registry.k8s.io/kube-state-metrics/kube-state-metrics", "v2.20.0")  # chart 8.4.0's appVersion
+# node-exporter chart 4.56.1's appVersion; kube-prometheus-stack sets `image.distroless`, so the chart
+# renders the tag with `-distroless` appended
+NODE_EXPORTER_IMAGE = Image("quay.io/prometheus/node-exporter", "v1.12.1")
 
 RELEASE = "kube-prometheus-stack"
 FULLNAME = "kps"
@@ -366,10 +372,10 @@ def alert_rules(svc: ServicesContext) -> list[dict[str, Any]]:
 
 # --- Pushgateway (drift checks of model deployments push here: components/k8s/model_drift.py) ----------
 
-# prometheus-pushgateway 3.6.1, app v1.11.2 (prometheus-community/helm-charts charts/prometheus-pushgateway/
-# Chart.yaml at 610dcd2f5b16a43d886824a2c1dc3dd023b4c956); the image pinned here, not left to appVersion.
+# prometheus-pushgateway 3.6.1, appVersion v1.11.3 (prometheus-community/helm-charts@prometheus-pushgateway-
+# 3.6.1:charts/prometheus-pushgateway/Chart.yaml); the image pinned here, equal to the chart's default.
 PUSHGATEWAY_CHART = Chart("prometheus-pushgateway", "3.6.1", "https://prometheus-community.github.io/helm-charts")
-PUSHGATEWAY_IMAGE = Image("quay.io/prometheus/pushgateway", "v1.11.2")
+PUSHGATEWAY_IMAGE = Image("quay.io/prometheus/pushgateway", "v1.11.3")
 PUSHGATEWAY = "pushgateway"  # release and fullname: Service pushgateway.monitoring:9091
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_POD_LABELS = {"app.kubernetes.io/name": "prometheus-pushgateway", "app.kubernetes.io/instance": PUSHGATEWAY}

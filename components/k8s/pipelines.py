@@ -58,11 +58,12 @@ if TYPE_CHECKING:
     from components.k8s.secrets import ExternalSecrets
     from components.k8s.tenancy import TeamNamespace
 
-# argo-helm chart argo-workflows 2.0.4 (release notes of argo-workflows-2.0.1 .. 2.0.4, 2026-08); its
-# appVersion is Argo Workflows v4.1.0 (charts/argo-workflows/Chart.yaml of 2.0.1; 2.0.2-2.0.4 change CI
-# and install notes only). The executor is the non-root variant of the same release.
-ARGO_VERSION = "v4.1.0"
-CHART = Chart("argo-workflows", "2.0.4", "https://argoproj.github.io/argo-helm")
+# argo-helm chart argo-workflows 1.0.18, appVersion Argo Workflows v4.0.6 (argoproj/argo-helm@
+# argo-workflows-1.0.18:charts/argo-workflows/Chart.yaml), the version tests/charts packages and renders
+# (re-pinned from 2.0.4, which had no upstream tag to test). The images are the chart's defaults (its
+# appVersion); the executor is the `-nonroot` variant of the same release, which the chart's default lacks.
+ARGO_VERSION = "v4.0.6"
+CHART = Chart("argo-workflows", "1.0.18", "https://argoproj.github.io/argo-helm")
 CONTROLLER_IMAGE = Image("quay.io/argoproj/workflow-controller", ARGO_VERSION)
 EXECUTOR_IMAGE = Image("quay.io/argoproj/argoexec", f"{ARGO_VERSION}-nonroot")
 SERVER_IMAGE = Image("quay.io/argoproj/argocli", ARGO_VERSION)
@@ -135,8 +136,9 @@ def _placement() -> dict[str, Any]:
 def crd_job_values() -> dict[str, Any]:
     """The CRD hook Job (`crds.upgradeJob`): on the system nodes like the controller (without a
     toleration it could only land on the CPU workers, which a stack may turn off), with requests.
-    Its image and security context stay the chart's: they differ between chart majors and already
-    meet the restricted level (non-root, no privilege escalation, all capabilities dropped)."""
+    Its image and security context stay the chart's (registry.k8s.io/kubectl at a pinned tag; 2.x charts
+    use another image): they already meet the restricted level (non-root, no privilege escalation, all
+    capabilities dropped)."""
     return {
         **_placement(),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
@@ -153,8 +155,8 @@ def chart_values(svc: ServicesContext, monitoring: Any) -> dict[str, Any]:
     return {
         "images": {"pullPolicy": "IfNotPresent"},
         # Full CRDs (the chart's default since argo-helm #3705) are too big for the release Secret: a
-        # pre-install/pre-upgrade hook Job applies them server-side (1.x: a kubectl image fetching them
-        # from the chart's GitHub tag; 2.x: the argo-workflows-crdinstaller image, argo-helm #4012). Its
+        # pre-install/pre-upgrade hook Job applies them server-side (the chart's kubectl image, fetching
+        # them from the chart's GitHub tag; argo-helm 2.x replaces it with a crdinstaller image). Its
         # pods reach the API server through the release-wide egress policy (`_network_policies`), run on
         # the system nodes, and the CRDs it applies are not release objects: an uninstall leaves them.
         "crds": {"install": True, "upgradeJob": crd_job_values()},

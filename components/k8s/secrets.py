@@ -32,10 +32,11 @@ from components.foundation import LABEL_ROLE
 from components.k8s import base
 from components.k8s.base import Chart, Image, ServicesContext
 
-# Chart and image of the same release: https://charts.external-secrets.io, ESO v2.10.0 (2026-08-28,
-# github.com/external-secrets/external-secrets releases; helm-chart-2.10.0).
-CHART = Chart("external-secrets", "2.10.0", "https://charts.external-secrets.io")
-IMAGE = Image("ghcr.io/external-secrets/external-secrets", "v2.10.0")
+# Chart and image of the same release: https://charts.external-secrets.io, chart 2.9.0 = ESO v2.9.0
+# (external-secrets/external-secrets@helm-chart-2.9.0:deploy/charts/external-secrets, appVersion v2.9.0),
+# the version tests/charts packages and renders (re-pinned from 2.10.0, which had no upstream tag to test).
+CHART = Chart("external-secrets", "2.9.0", "https://charts.external-secrets.io")
+IMAGE = Image("ghcr.io/external-secrets/external-secrets", "v2.9.0")  # the chart's default: its appVersion
 API = "external-secrets.io/v1"
 GENERATORS_API = "generators.external-secrets.io/v1alpha1"
 NAMESPACE = "external-secrets"

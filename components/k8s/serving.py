@@ -10,11 +10,13 @@
   from `Foundation.load_balancer_annotations`, plus `services.serving.loadBalancerAnnotations`).
   An `EnvoyProxy` places the proxies on the system nodes. Their Envoy image is the default compiled
   into the pinned Envoy Gateway release (so it changes only with `ENVOY_GATEWAY_VERSION`).
-* KServe v0.21 (kserve-crd + kserve-resources charts): `defaultDeploymentMode: Standard`, no Istio,
+* KServe v0.20 (kserve-crd + kserve-resources charts): `defaultDeploymentMode: Standard`, no Istio,
   no Knative; `enableGatewayApi` with `kserveIngressGateway` pointing at the gateway above, so each
-  InferenceService gets an HTTPRoute `<name>-<namespace>.<domain>`. v0.21 has raw-mode canaries
-  (`spec.canary`, HTTPRoute weights, kserve/kserve#5672) and the fix for their transient 503s
-  (kserve/kserve#5983, fixed by #5984 after v0.20.0 was cut).
+  InferenceService gets an HTTPRoute `<name>-<namespace>.<domain>`. v0.20.0 has raw-mode canaries
+  (`spec.canary`, HTTPRoute weights, kserve/kserve#5672). Known gap of v0.20.0: a new canary gets its
+  share of the HTTPRoute before its pods are Ready, and the stable Deployment shrinks by the canary's
+  replicas at once, so a canary's first seconds can answer 503 (kserve/kserve#5983; fixed on master by
+  #5984, 22cbd3788, after v0.20.0; no upstream tag had it when the charts were packaged, 2026-08).
 * KServe's own runtimes live in the separate `kserve-runtime-configs` chart, which the platform does
   not install: the only runtime is the platform's model server (`ClusterServingRuntime`
   `ml-platform`, Open Inference Protocol v2), its image from the foundation's `serving` repository
@@ -34,16 +36,18 @@ from components.foundation import LABEL_ROLE
 from components.k8s import base
 from components.k8s.base import Chart, Image, ServicesContext
 
-# Versions current in late 2026 (read 2026-11-24):
-# - cert-manager v1.21.2: charts.jetstack.io (renovate updates to helm release cert-manager v1.21.2);
-# - Envoy Gateway v1.9.1: oci://docker.io/envoyproxy/gateway-helm and gateway-crds-helm (Gateway API v1.6.1);
-# - KServe v0.21.0: oci://ghcr.io/kserve/charts (install/v0.21.0 in kserve/kserve; kserve 0.21.0 on PyPI, 2026-09).
-CERT_MANAGER_VERSION = "v1.21.2"
+# The versions tests/charts packages and renders (re-pinned from v1.21.2, v1.9.1 and v0.21.0, which had no
+# upstream tag to test); every image below is the chart's default at that version (its appVersion):
+# - cert-manager v1.21.1: charts.jetstack.io (cert-manager/cert-manager@v1.21.1:deploy/charts/cert-manager);
+# - Envoy Gateway v1.9.0: oci://docker.io/envoyproxy/gateway-helm and gateway-crds-helm
+#   (envoyproxy/gateway@v1.9.0:charts/; Gateway API v1.6.1);
+# - KServe v0.20.0: oci://ghcr.io/kserve/charts (kserve/kserve@v0.20.0:charts/kserve-crd, kserve-resources).
+CERT_MANAGER_VERSION = "v1.21.1"
 CERT_MANAGER_CHART = Chart("cert-manager", CERT_MANAGER_VERSION, "https://charts.jetstack.io")
-ENVOY_GATEWAY_VERSION = "v1.9.1"
+ENVOY_GATEWAY_VERSION = "v1.9.0"
 GATEWAY_CRDS_CHART = Chart("oci://docker.io/envoyproxy/gateway-crds-helm", ENVOY_GATEWAY_VERSION)
 GATEWAY_CHART = Chart("oci://docker.io/envoyproxy/gateway-helm", ENVOY_GATEWAY_VERSION)
-KSERVE_VERSION = "v0.21.0"
+KSERVE_VERSION = "v0.20.0"
 KSERVE_CRD_CHART = Chart("oci://ghcr.io/kserve/charts/kserve-crd", KSERVE_VERSION)
 KSERVE_CHART = Chart("oci://ghcr.io/kserve/charts/kserve-resources", KSERVE_VERSION)
 

@@ -164,7 +164,7 @@ JOB_KINDS = ("Job", "CronJob", "JobSet", "TrainJob", "RayJob", "PyTorchJob", "MP
 DEFAULT_REGISTRIES = [
     "*.dkr.ecr.*.amazonaws.com/*",  # the foundation's ECR repositories
     "*-docker.pkg.dev/*",  # the foundation's Artifact Registry repositories
-    "registry.k8s.io/*",  # Kueue, NFD, kube-state-metrics, cluster-autoscaler, webhook certgen
+    "registry.k8s.io/*",  # Kueue, NFD, kube-state-metrics, cluster-autoscaler
     "nvcr.io/nvidia/*",  # device plugin, GPU Operator, MIG manager, DCGM exporter
     "public.ecr.aws/karpenter/*",
     "quay.io/jetstack/*",  # cert-manager
@@ -177,6 +177,7 @@ DEFAULT_REGISTRIES = [
     "ghcr.io/kubeflow/*",
     "ghcr.io/mlflow/*",
     "ghcr.io/external-secrets/*",
+    "ghcr.io/jkroepke/kube-webhook-certgen",  # kube-prometheus-stack's webhook certgen (a personal org: one repo)
     "docker.io/envoyproxy/*",
     "docker.io/grafana/*",
     "docker.io/kserve/*",

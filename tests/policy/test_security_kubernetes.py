@@ -1445,7 +1445,7 @@ CASES: list[Case] = [
         "https-repo",
         False,
         RELEASE,
-        release(chart="cert-manager", version="v1.21.2", repositoryOpts={"repo": "https://charts.jetstack.io"}),
+        release(chart="cert-manager", version="v1.21.1", repositoryOpts={"repo": "https://charts.jetstack.io"}),
     ),
     Case(
         "k8s-helm-chart-pinned",

@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from tests import system
+
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 
@@ -92,7 +94,6 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
-    pytest.importorskip("moto.server", reason="moto[server] is in the workloads-test extra")
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -145,20 +146,9 @@ class Postgres:
         return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{database}"
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    return str(candidates[-1]) if candidates else None
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    pytest.importorskip("psycopg2", reason="psycopg2-binary is in the workloads-test extra")
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    initdb, pg_ctl = system.require("initdb"), system.require("pg_ctl")
     as_root = os.geteuid() == 0
     run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
     root = Path(tempfile.mkdtemp(prefix="mlp-pg-"))
@@ -193,7 +183,6 @@ class MlflowServer:
 
 @pytest.fixture(scope="session")
 def mlflow_server(s3: S3Server, postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    pytest.importorskip("mlflow.server", reason="mlflow is in the workloads-test extra")
     bucket = s3.bucket("mlflow-artifacts")
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
@@ -246,14 +235,8 @@ class RedisServer:
 
 
 def redis_binary() -> str:
-    """Debian's redis-server; skips the test where it is absent (.ci/run installs it)."""
-    binary = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
-    pytest.importorskip("redis", reason="redis (py) is in the features extra")
-    return binary
+    """Debian's redis-server; the test fails in one line where it is absent (`make test` installs it)."""
+    return system.require("redis-server")
 
 
 @contextlib.contextmanager

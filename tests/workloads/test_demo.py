@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -37,11 +36,6 @@ DEMO = [sys.executable, "-m", "infra.cli", "demo"]
 ROWS = 4
 CASES = ("workdir-under-a-file", "workdir-not-empty", "bad-format", "no-rows", "extras-missing")
 BUCKETS = ("mlp-demo-datasets", "mlp-demo-artifacts", "mlp-demo-models", "mlp-demo-logs")
-
-needs_extras = pytest.mark.skipif(
-    not all(importlib.util.find_spec(m) for m in ("moto", "flask_cors", "mlflow", "alembic", "torch", "uvicorn")),
-    reason="the demo needs the demo extra (pip install -e '.[demo]')",
-)
 
 
 def run_demo(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -81,7 +75,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     return Demo(proc, json.loads(proc.stdout), workdir)
 
 
-@needs_extras
 def test_demo_runs_every_step_without_a_traceback(demo: Demo) -> None:
     steps = [t["step"] for t in demo.summary["timings"]]
     assert set(steps) == {"s3", "data", "mlflow", "train", "resolve", "direct", "serve", "infer", "stop"}
@@ -94,7 +87,6 @@ def test_demo_runs_every_step_without_a_traceback(demo: Demo) -> None:
     assert json.loads((demo.workdir / "summary.json").read_text()) == demo.summary
 
 
-@needs_extras
 def test_predictions_over_http_equal_the_models_direct_output(demo: Demo) -> None:
     predictions = demo.summary["predictions"]
     assert len(predictions) == ROWS
@@ -120,7 +112,6 @@ def test_predictions_over_http_equal_the_models_direct_output(demo: Demo) -> Non
     assert metadata["inputs"][0]["shape"] == [-1, len(features)]
 
 
-@needs_extras
 def test_model_card_carries_governance_and_lineage(demo: Demo) -> None:
     card = demo.summary["model_card"]
     assert card["risk_tier"] == "high"
@@ -149,7 +140,6 @@ def test_model_card_carries_governance_and_lineage(demo: Demo) -> None:
     assert dataset["sha256"] == hashlib.sha256((demo.workdir / "data" / "train.csv").read_bytes()).hexdigest()
 
 
-@needs_extras
 def test_registered_version_and_alias_come_from_mlflow(demo: Demo) -> None:
     model = demo.summary["model"]
     assert model["name"] == "credit-approval"
@@ -164,7 +154,6 @@ def test_registered_version_and_alias_come_from_mlflow(demo: Demo) -> None:
     assert (demo.workdir / "mlflow.db").is_file()
 
 
-@needs_extras
 def test_locations_are_in_the_demo_buckets(demo: Demo) -> None:
     loc = demo.summary["locations"]
     assert loc["s3_endpoint"].startswith("http://127.0.0.1:")
@@ -190,7 +179,6 @@ def test_locations_are_in_the_demo_buckets(demo: Demo) -> None:
     assert demo.summary["payload_log_failures"] == []
 
 
-@needs_extras
 def test_no_child_process_is_left_running(demo: Demo) -> None:
     processes = demo.summary["processes"]
     assert [p["name"] for p in processes] == ["mlflow", "training", "model-server"]
@@ -202,7 +190,6 @@ def test_no_child_process_is_left_running(demo: Demo) -> None:
     assert processes[1]["exit_code"] == 0  # the trainer finished on its own
 
 
-@needs_extras
 @pytest.mark.parametrize(
     ("signum", "code", "how"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 )
@@ -248,7 +235,6 @@ def _get(url: str) -> tuple[int, bytes]:
         return resp.status, resp.read()
 
 
-@needs_extras
 def test_keep_serving_leaves_the_servers_up_with_a_curl_that_works_until_ctrl_c(tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     with (tmp_path / "stderr").open("w") as stderr:
@@ -300,7 +286,6 @@ def test_keep_serving_leaves_the_servers_up_with_a_curl_that_works_until_ctrl_c(
     assert subprocess.run(shlex.split(curl), capture_output=True, timeout=30, check=False).returncode != 0
 
 
-@needs_extras
 def test_a_child_failing_mid_run_shows_its_log_tail_and_one_line_and_stops_the_rest(tmp_path: Path) -> None:
     """The trainer crashes once MLflow is up (here on a WORLD_SIZE it cannot read, which it inherits as any
     child inherits the demo's environment): the tail of its log, then one line, a non-zero exit, and MLflow
@@ -326,7 +311,6 @@ def test_a_child_failing_mid_run_shows_its_log_tail_and_one_line_and_stops_the_r
         assert not group_alive(p["pgid"]), f"{p['name']} survived the failure"
 
 
-@needs_extras  # without them every case says what to install first
 @pytest.mark.parametrize(
     ("case", "message", "code"),
     [

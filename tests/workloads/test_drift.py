@@ -440,16 +440,14 @@ def test_an_unreachable_pushgateway_is_one_line_and_exit_3(
 
 @pytest.fixture()
 def real_pushgateway(tmp_path: Path) -> Any:
-    """Debian's prometheus-pushgateway on a free loopback port; skipped when the binary is absent."""
-    import shutil
+    """Debian's prometheus-pushgateway on a free loopback port; a one-line failure when the binary is absent."""
     import subprocess
     import urllib.request
 
+    from tests import system
     from tests.workloads.conftest import LOOPBACK, free_port, wait_for
 
-    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
-    if binary is None:
-        pytest.skip("prometheus-pushgateway is not installed (Debian: apt-get install prometheus-pushgateway)")
+    binary = system.require("prometheus-pushgateway")
     url = f"http://{LOOPBACK}:{free_port()}"
     log = (tmp_path / "pushgateway.log").open("wb")
     proc = subprocess.Popen(

@@ -4,6 +4,7 @@ redis-server with AUTH as the online store."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -16,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+from feast import FeatureStore
+from pydantic import SecretStr
 
-pytest.importorskip("feast", reason="feast is in the features extra")
-# Feast's file offline store sorts through dask, which trips a pandas deprecation inside dask itself
-pytestmark = pytest.mark.filterwarnings("ignore:Downcasting object dtype arrays:FutureWarning")
-
-import pandas as pd  # noqa: E402
-from feast import FeatureStore  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
-
-from tests.workloads.conftest import (  # noqa: E402
+from tests import system
+from tests.workloads.conftest import (
     LOOPBACK,
     REPO,
     Postgres,
@@ -37,17 +34,20 @@ from tests.workloads.conftest import (  # noqa: E402
     redis_binary,
     run_redis,
 )
-from workloads.features import cli, frames, store  # noqa: E402
-from workloads.features.errors import FeatureStoreError, SettingsError  # noqa: E402
-from workloads.features.repo import (  # noqa: E402
+from workloads.features import cli, frames, store
+from workloads.features.errors import FeatureStoreError, SettingsError
+from workloads.features.repo import (
     FAIRNESS_SERVICE,
     FEATURE_VIEW,
     MODEL_SERVICE,
     SENSITIVE,
     definitions,
 )
-from workloads.features.settings import RedisConnection, Settings  # noqa: E402
-from workloads.training.synthetic import FEATURES, make_tabular  # noqa: E402
+from workloads.features.settings import RedisConnection, Settings
+from workloads.training.synthetic import FEATURES, make_tabular
+
+# Feast's file offline store sorts through dask, which trips a pandas deprecation inside dask itself
+pytestmark = pytest.mark.filterwarnings("ignore:Downcasting object dtype arrays:FutureWarning")
 
 
 def ts(text: str) -> pd.Timestamp:
@@ -337,7 +337,7 @@ def test_pipeline_steps_reach_the_registry_through_the_registry_server(cluster: 
     """The cluster's topology: Feast's registry server (gRPC) in front of the SQL registry; the steps name
     only its address (``FEAST_REGISTRY=host:port``), never the database."""
     for module in ("grpc_health", "grpc_reflection"):  # the server side only: the steps need grpcio alone
-        pytest.importorskip(module, reason="the registry server needs grpcio-health-checking and grpcio-reflection")
+        importlib.import_module(module)  # grpcio-health-checking and grpcio-reflection (workloads-test extra)
     from feast import registry_server
 
     port = free_port()
@@ -488,11 +488,9 @@ def _openssl(*args: str) -> None:
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, Path, Path]]:
     """Debian's redis-server serving only TLS with AUTH, its certificate signed by a private CA for an
     address that is not the one clients dial (like Memorystore's per-instance CA: clients reach it by IP)."""
-    import shutil
 
     redis_binary()
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make the test's certificates")
+    system.require("openssl")
     root = tmp_path_factory.mktemp("redis-tls")
     ca, other = root / "ca.pem", root / "other-ca.pem"
     for name, path in (("ca", ca), ("other-ca", other)):

@@ -18,9 +18,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-pytest.importorskip("feast", reason="feast is in the features extra")
-pytest.importorskip("kubernetes", reason="kubernetes is in the pipelines extra")
-
 from tests.conftest import synth_stack
 from tests.k8s_schema import manifest, validate
 from tests.workloads.conftest import MlflowServer, Postgres, RedisServer, S3Server

@@ -30,8 +30,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("kubernetes", reason="kubernetes is in the pipelines extra")
-
+from tests import system
 from tests.conftest import synth_stack
 from tests.k8s_schema import manifest, validate
 from tests.workloads.conftest import LOOPBACK, REPO, free_port, wait_for
@@ -41,9 +40,6 @@ from workloads.rollouts.analysis import Evidence, Thresholds, analyze, apply, de
 from workloads.rollouts.errors import RolloutError
 from workloads.rollouts.inferenceservice import VERSION_LABEL, Candidate, canary_patch, find_candidate
 from workloads.rollouts.prometheus import Prometheus
-
-PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus package is not installed")
 
 NAMESPACE, MODEL = "research", "credit-approval"
 SHADOW = f"{MODEL}-shadow"
@@ -180,7 +176,7 @@ def _prometheus(servers: list[Server], root: Path) -> tuple[subprocess.Popen, st
     (root / "prometheus.yml").write_text(json.dumps(config))
     port = free_port()
     cmd = [
-        str(PROMETHEUS),
+        system.require("prometheus"),
         f"--config.file={root / 'prometheus.yml'}",
         f"--storage.tsdb.path={root / 'tsdb'}",
         f"--web.listen-address={LOOPBACK}:{port}",
@@ -330,7 +326,7 @@ def test_a_healthy_canary_is_promoted_to_the_next_traffic_step(
     isvc = api.isvc
     assert isvc["spec"]["canary"][0]["trafficPercent"] == 25
     assert isvc["spec"]["canary"][0]["predictor"]["labels"][VERSION_LABEL] == HEALTHY
-    validate(isvc, "1.34")  # still a valid InferenceService
+    assert validate(isvc, "1.34") == []  # still a valid InferenceService
     # the record is the decision log entry: JSON, with the evidence and the thresholds
     record = json.loads(json.dumps(decision.record(NAMESPACE, MODEL, THRESHOLDS)))
     assert record["decision"] == "promote" and record["applied"] is True
@@ -364,7 +360,7 @@ def test_a_canary_with_errors_is_rolled_back(fleet: Fleet, rendered: dict[str, A
     # all traffic back to the stable version: the canary and its annotation are gone
     assert decision.applied and "canary" not in api.isvc["spec"]
     assert "ml-platform/canary-model-version" not in api.isvc["metadata"]["annotations"]
-    validate(api.isvc, "1.34")
+    assert validate(api.isvc, "1.34") == []
 
 
 def test_a_slow_canary_is_rolled_back_on_the_latency_slo(

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
 import torch
@@ -39,8 +40,6 @@ from workloads.serving.payload import REQUEST_TYPE, RESPONSE_TYPE, LoggerConfig,
 from workloads.serving.server import bind
 from workloads.training.config import parse_config
 from workloads.training.outputs import export_artifact
-
-aiohttp = pytest.importorskip("aiohttp")
 
 NAME = "credit"
 FEATURES = 7

@@ -38,8 +38,6 @@ from workloads.serving.model import load_model
 from workloads.serving.server import ModelServer, ServerOptions, bind
 from workloads.serving.shadow import ShadowConfig, ShadowMirror, ShadowMismatchError, compare_rows, parse_output
 
-pytest.importorskip("aiohttp")
-
 NAME = "credit"
 SHADOW = "credit-shadow"
 FEATURES = 7
