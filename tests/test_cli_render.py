@@ -246,6 +246,10 @@ def test_check_render_catches_a_privileged_pod_a_chart_installs(capsys, tmp_path
     assert result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == found["urn"]
 
 
-def test_check_charts_goes_with_render(capsys):
+def test_check_render_options_are_checked_before_any_work(capsys, tmp_path):
     code, _, err = run(capsys, "check", "--stack", "aws-dev", "--charts", str(helm.CHARTS_DIR))
     assert (code, err) == (2, "mlplat: --charts goes with --render\n")
+    code, _, err = run(capsys, "check", "--program", str(tmp_path), "--render")
+    assert code == 2 and err.startswith("mlplat: --render renders a platform stack's Helm releases"), err
+    code, _, err = run(capsys, "render", "--stack", "aws-dev", "--charts", str(tmp_path / "nowhere"))
+    assert (code, err) == (2, f"mlplat: --charts {tmp_path / 'nowhere'}: no such directory\n")
