@@ -7,6 +7,8 @@
     mlplat demo                                 # local end-to-end demo: train, register, serve (the demo extra)
     mlplat check --all --format sarif -o policy.sarif   # both policy packs over every stack
     mlplat check --program ../other-project --stack-file ../other-project/Pulumi.dev.yaml
+    mlplat check --stack aws-prod --render --charts tests/charts   # and over every chart's rendered objects
+    mlplat render --stack aws-prod --charts tests/charts --output manifests/   # what `pulumi up` applies
 
 Exit status: 0 on success, 2 on a usage or configuration error (one line on stderr); `check` exits
 1 when any mandatory policy violation remains.
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="mlplat",
-    help="Offline tools for ml-platform stacks: plan, check, policies, catalog, new-stack, demo.",
+    help="Offline tools for ml-platform stacks: plan, check, render, policies, catalog, new-stack, demo.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -115,6 +117,66 @@ def plan(
         plan_table(syn, cost, _console(), report)
 
 
+@app.command()
+def render(
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="stack name: stacks/Pulumi.<NAME>.yaml")] = None,
+    stack_file: Annotated[Path | None, typer.Option("--stack-file", help="path to a stack file")] = None,
+    charts: Annotated[
+        Path | None,
+        typer.Option("--charts", help="directory of packaged charts (NAME-VERSION.tgz); default: Helm's repositories"),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="write platform.yaml and <release>.yaml here instead of stdout"),
+    ] = None,
+) -> None:
+    """Write the manifests `pulumi up` would apply: every Helm release rendered by Helm at its pinned chart
+    version with the stack's values, and the platform's own Kubernetes objects."""
+    from infra import manifests
+
+    name, path = _resolve_stack(stack, stack_file)
+    if charts is not None and not charts.is_dir():
+        raise UserError(f"--charts {charts}: no such directory")
+    _require_helm()
+    syn = _synthesize(name, path)
+    try:
+        rendering = manifests.render_stack(syn, charts)
+    except manifests.ManifestError as exc:
+        raise UserError(exc.one_line()) from None
+    if output is None:
+        sys.stdout.write(manifests.stream(rendering))
+        typer.echo(_render_summary(rendering), err=True)
+        return
+    written = manifests.write(rendering, output)
+    table = Table(title=f"{name}: manifests in {output}", title_justify="left")
+    for col in ("file", "objects", "what"):
+        table.add_column(col, justify="right" if col == "objects" else "left")
+    for w in written:
+        table.add_row(w.file.name, str(w.objects), w.what)
+    console = _console()
+    console.print(table)
+    console.print(_render_summary(rendering))
+
+
+def _render_summary(rendering: Any) -> str:
+    objects = len(rendering.platform) + sum(len(r.documents) for r in rendering.releases)
+    return (
+        f"{objects} objects: {len(rendering.platform)} of the platform's own, {len(rendering.releases)} Helm "
+        f"releases (charts from {rendering.charts}; Helm {rendering.helm_version}, Kubernetes "
+        f"{rendering.kube_version}) in {rendering.seconds:.1f}s"
+    )
+
+
+def _synthesize(name: str, path: Path) -> Any:
+    from infra.synth import synthesize
+
+    spec, config = cfg.load_stack_file(path)
+    try:
+        return synthesize(name, spec, config)
+    except pulumi.RunError as exc:
+        raise UserError(f"{cfg.display_path(path)}: {exc}") from None
+
+
 def _policy_report(syn: Any, environment: str | None = None, **kwargs: Any) -> StackReport:
     """Both packs over a synthesized stack; bad pack config or waivers become one-line user errors."""
     from policy import runner, waivers
@@ -175,6 +237,17 @@ def check(
             help="the stack is about to be deployed: deploy gates (example values left in the stack) block too",
         ),
     ] = False,
+    render_charts: Annotated[
+        bool,
+        typer.Option(
+            "--render",
+            help="the security pack's Kubernetes rules also check every Helm release's rendered objects (Helm)",
+        ),
+    ] = False,
+    charts: Annotated[
+        Path | None,
+        typer.Option("--charts", help="with --render: directory of packaged charts (NAME-VERSION.tgz)"),
+    ] = None,
 ) -> None:
     """Evaluate the security, responsible-AI and deploy-readiness packs offline; exit 1 on any mandatory
     violation."""
@@ -187,6 +260,14 @@ def check(
         raise UserError("give one of --stack NAME (repeatable), --all, --stack-file FILE or --program DIR")
     if environment is not None and environment not in ("dev", "staging", "prod"):
         raise UserError(f"--environment must be dev, staging or prod (got '{environment}')")
+    if charts is not None and not render_charts:
+        raise UserError("--charts goes with --render")
+    if render_charts and program is not None:
+        raise UserError("--render renders a platform stack's Helm releases: use it with --stack, --all or --stack-file")
+    if charts is not None and not charts.is_dir():
+        raise UserError(f"--charts {charts}: no such directory")
+    if render_charts:
+        _require_helm()
     try:
         waiver_set = waivers.load(waivers_file)
     except waivers.WaiverError as exc:
@@ -222,7 +303,8 @@ def check(
             except pulumi.RunError as exc:
                 raise UserError(f"{cfg.display_path(path)}: {exc}") from None
             stack_files[name] = cfg.display_path(path)
-            reports.append(_policy_report(syn, environment, **options))
+            rendered = _rendered_resources(syn, charts) if render_charts else []
+            reports.append(_policy_report(syn, environment, **options, rendered=rendered))
 
     if fmt is CheckFormat.table:
         if output:
@@ -240,6 +322,25 @@ def check(
             sys.stdout.write(text)
     if any(r.failed for r in reports):
         raise typer.Exit(1)
+
+
+def _require_helm() -> None:
+    from infra import manifests
+
+    try:
+        manifests.require_helm()
+    except manifests.ManifestError as exc:
+        raise UserError(exc.one_line()) from None
+
+
+def _rendered_resources(syn: Any, charts: Path | None) -> list[Any]:
+    """The objects every Helm release of the stack installs, as policy resources under their release."""
+    from infra import manifests
+
+    try:
+        return manifests.policy_resources(syn, manifests.render_stack(syn, charts))
+    except manifests.ManifestError as exc:
+        raise UserError(exc.one_line()) from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -43,6 +43,7 @@ def to_json(reports: Sequence[StackReport], packs: Sequence[Pack]) -> str:
                 "stack": r.stack,
                 "environment": r.environment,
                 "resources": r.resources,
+                "rendered": r.rendered,
                 "evaluations": r.evaluations,
                 "config": r.config_files,
                 "mandatory": r.count("mandatory"),
@@ -184,9 +185,11 @@ def print_table(reports: Sequence[StackReport], console: Console, verbose: bool 
     hidden = sum(1 for r in reports for v in r.violations if v.level == "advisory") if not verbose else 0
     total = summary(reports)
     tail = f" ({hidden} advisory not shown: --verbose)" if hidden else ""
+    rendered = sum(r.rendered for r in reports)
+    of_charts = f" ({rendered} of them rendered from Helm releases)" if rendered else ""
     console.print(
         f"{total['mandatory']} mandatory, {total['advisory']} advisory, {total['waived']} waived over "
-        f"{total['resources']} resources and {total['evaluations']} resource x rule evaluations{tail}"
+        f"{total['resources']} resources{of_charts} and {total['evaluations']} resource x rule evaluations{tail}"
     )
 
 

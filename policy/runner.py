@@ -32,6 +32,10 @@ from policy.rule import ResourceRule, Rule, StackRule, config_defaults
 
 POLICY_DIR = Path(__file__).resolve().parent
 PACK_MODULES = ("policy.security", "policy.responsible_ai", "policy.deploy")
+# The packs that also see the objects a stack's Helm releases install (`mlplat check --render`): the
+# security pack, whose Kubernetes rules then police a chart's pods like the platform's own. The other
+# packs judge what the program declares (responsible-AI metadata, creation order), not a chart's internals.
+RENDERED_PACKS = ("ml-platform-security",)
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 LEVELS = {e.value: e for e in EnforcementLevel}
@@ -328,6 +332,7 @@ class StackReport:
     violations: list[Violation] = field(default_factory=list)
     seconds: float = 0.0
     config_files: dict[str, str] = field(default_factory=dict)
+    rendered: int = 0  # of `resources`: objects rendered from the stack's Helm releases (--render)
 
     def count(self, level: str) -> int:
         return sum(1 for v in self.violations if v.level == level)
@@ -476,30 +481,35 @@ def check_resources(
     waivers: waivers_mod.WaiverSet | None = None,
     deploying: bool = False,
     lookups: Sequence[str] | None = None,
+    rendered: Sequence[Resource] = (),
 ) -> StackReport:
     """Evaluate the packs over `resources`; waived violations are reported with level `waived`.
 
     Resource rules see each custom resource; stack rules see every resource the engine would send
     (components included, with their dependencies). `deploying`: the stack is about to be deployed
     (deploy gates block); `lookups`: the invoke tokens the program called (see `run_facts`).
+    `rendered`: the objects the stack's Helm releases install, as resources of their Kubernetes type
+    parented to their release (`infra.manifests.policy_resources`); the `RENDERED_PACKS` see them too.
     """
     started = time.perf_counter()
     packs = list(packs or load_packs())
     active = waivers_mod.use(waivers if waivers is not None else waivers_mod.load())
     active.reset()
     custom = [r for r in resources if r.custom]
-    report = StackReport(stack=stack, environment=environment, resources=len(custom), evaluations=0)
+    report = StackReport(stack=stack, environment=environment, resources=len(custom) + len(rendered), evaluations=0)
+    report.rendered = len(rendered)
     for pack in packs:
         config, source = pack_config(pack, environment, (config_files or {}).get(pack.name))
         resolved = run_facts(pack, resolve_pack_config(pack, config, source), deploying=deploying, lookups=lookups)
         analyzer = PackAnalyzer(pack, resolved)
         report.config_files[pack.name] = source
-        for r in custom:
+        extra = list(rendered) if pack.name in RENDERED_PACKS else []
+        for r in [*custom, *extra]:
             report.violations.extend(analyzer.analyze(r))
             report.evaluations += analyzer.evaluations(r.type)
-        report.violations.extend(analyzer.analyze_stack(resources))
+        report.violations.extend(analyzer.analyze_stack([*resources, *extra]))
         report.evaluations += analyzer.stack_evaluations  # a stack rule reads each resource it is given
-    by_urn = {r.urn: r for r in resources}
+    by_urn = {r.urn: r for r in [*resources, *rendered]}
     for applied in active.applied:
         subject = by_urn.get(applied.urn)
         rule = next((x for p in packs if p.name == applied.pack for x in p.policies if x.name == applied.policy), None)

@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from infra import manifests
+
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = Path(__file__).resolve().parent / "charts"
 CHARTS_MANIFEST = CHARTS_DIR / "charts.yaml"
@@ -45,21 +47,17 @@ HELM_ZIP_ENTRY = "helm/helm"
 HELM_SHA256 = "210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
 HELM_VERSION = "v4.1.4"
 
+# `helm template` refused the chart with these values (the chart's own message): the product's error
+HelmError = manifests.HelmError
+
 MISSING = "helm not found at .venv/bin/helm or on PATH: run `make .venv/bin/helm` (or put Helm v4 on PATH)"
-
-
-class HelmError(RuntimeError):
-    """`helm template` refused the chart with these values (the chart's own message)."""
 
 
 # --- the binary ----------------------------------------------------------------------------------------
 
 
 def helm_binary() -> str | None:
-    local = ROOT / ".venv" / "bin" / "helm"
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    return shutil.which("helm")
+    return manifests.helm_binary()  # .venv/bin/helm, next to the running Python, or on PATH
 
 
 def require_helm() -> str:
@@ -125,7 +123,7 @@ def packaged_charts() -> dict[str, dict[str, str]]:
 
 def chart_name(chart: str) -> str:
     """The chart's name in a Release's `chart` input (a name, or an oci:// reference)."""
-    return chart.rstrip("/").rsplit("/", 1)[-1]
+    return manifests.chart_name(chart)
 
 
 def chart_path(name: str) -> Path:
@@ -135,53 +133,30 @@ def chart_path(name: str) -> Path:
     return CHARTS_DIR / f"{name}-{entry['version']}.tgz"
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML 1.1's safe loader, plus the `=` scalar (a "value" tag) that CRD schemas contain as an enum."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
-
-
 # --- rendering -----------------------------------------------------------------------------------------
-
-
-def _kube_version(version: str) -> str:
-    parts = version.lstrip("v").split(".")
-    return ".".join([*parts, "0", "0"][:3])
 
 
 @lru_cache(maxsize=256)  # a rendered manifest is text: a few MB at most
 def _render(chart: str, values_json: str, namespace: str, release: str, kube: str, crds: bool, apis: str) -> str:
     helm = require_helm()
-    with tempfile.TemporaryDirectory() as tmp:
-        values_file = Path(tmp) / "values.json"  # JSON is YAML: exactly the dict given, no re-quoting
-        values_file.write_text(values_json)
-        cmd = [
-            helm,
-            "template",
-            release,
-            str(chart_path(chart)),
-            "--namespace",
-            namespace,
-            "--kube-version",
-            kube,
-            "--values",
-            str(values_file),
-        ]
-        if crds:
-            cmd.append("--include-crds")
-        for api in filter(None, apis.split(",")):
-            cmd += ["--api-versions", api]
+    with tempfile.TemporaryDirectory() as tmp:  # no user Helm config, cache or repositories
         env = {**os.environ, "HELM_CACHE_HOME": tmp, "HELM_CONFIG_HOME": tmp, "HELM_DATA_HOME": tmp}
-        done = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=120)
-    if done.returncode != 0:
-        raise HelmError(f"helm template {chart}: {done.stderr.strip()}")
-    return done.stdout
+        return manifests.helm_template(
+            helm,
+            release,
+            chart_path(chart),
+            namespace=namespace,
+            kube=kube,
+            values=values_json,
+            include_crds=crds,
+            api_versions=filter(None, apis.split(",")),
+            env=env,
+        )
 
 
 @lru_cache(maxsize=32)  # parsed objects are heavier: the last few renders
 def _parse(text: str) -> tuple[Any, ...]:
-    return tuple(yaml.load_all(text, Loader=_Loader))  # a safe loader (CSafeLoader), one tag more
+    return tuple(manifests.parse(text))  # a safe loader (CSafeLoader), one tag more
 
 
 def render(
@@ -202,7 +177,7 @@ def render(
         json.dumps(values, sort_keys=True, default=str),
         namespace,
         release or name,
-        _kube_version(kube_version),
+        manifests.kube_version(kube_version),
         include_crds,
         ",".join(sorted(api_versions)),
     )
@@ -233,8 +208,7 @@ def release_objects(
 
 def hook_phases(obj: Mapping[str, Any]) -> set[str]:
     """The Helm hook phases of an object (`pre-install`, ...); empty for an ordinary manifest."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return {p.strip() for p in str(annotations.get("helm.sh/hook", "")).split(",") if p.strip()}
+    return manifests.hook_phases(obj)
 
 
 POD_OWNERS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job"}

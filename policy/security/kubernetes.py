@@ -14,8 +14,10 @@ What the rules read
 * The trainer container (`node`) of a Trainer runtime's trainer step takes its image and resources
   from each TrainJob (`spec.trainer.image`, `spec.trainer.resourcesPerNode`), which the rules check
   on the TrainJob instead.
-* Objects a Helm release installs are invisible here: only the release's chart, version and values
-  are policed.
+* Objects a Helm release installs reach the rules only under `mlplat check --render` (the offline
+  runner renders every release with Helm and hands each object over as a resource of its Kubernetes
+  type, parented to the release); `pulumi preview` shows a pack only the release's chart, version and
+  values, which `k8s-helm-*` police.
 
 GPU-system allowlist: the DCGM exporter (components/k8s/gpu_runtime.py) is the only pod the platform
 itself runs outside "restricted": on EKS as root with CAP_SYS_ADMIN added (profiling counters; that
@@ -24,6 +26,25 @@ with read-only hostPath mounts of the kubelet's pod-resources socket directory a
 directory. The rules that these settings break carry `exemptNamespaces` (default: `gpu-system`) and
 `exemptObjects` (glob patterns over `Kind/namespace/name`, `Kind/name` for cluster-scoped objects),
 and where the allowance is narrower (capabilities, host paths) exactly what the exporter uses.
+
+Node agents: the Helm charts' DaemonSets that read the node itself (rendered by `--render`): the device
+plugin, GPU feature discovery and node-feature-discovery in `gpu-system`, and Prometheus' node-exporter in
+its own `node-exporter` namespace (Pod Security "privileged"). Where what they need is their purpose,
+the rules exempt those two namespaces: host namespaces (node-exporter reads the host's network and
+processes), the GPU toleration (they run on GPU nodes), and hostPath volumes limited to the paths they
+read or write (the kubelet's device-plugin and pod-resources directories, CDI specs, the MPS directory,
+NFD's feature files, /proc, /sys, /boot, /lib, /usr/lib, /etc/os-release; `/` itself only read-only:
+node-exporter's rootfs and GFD's driver root). Capabilities, privilege escalation, seccomp and resources
+are not exempt there: upstream charts can be told to set them.
+
+Upstream controllers' ClusterRoles: a controller that serves an admission webhook and keeps its CA bundle
+current updates webhook configurations; where upstream scopes that to its own configurations
+(`resourceNames`) the rule has nothing to say, and where it does not, the ClusterRole is named in the
+rule's `exemptObjects` (cert-manager's CA injector, the Prometheus operator's admission patch job, KServe,
+Kueue, JobSet, Kubeflow Trainer). The Prometheus operator's own ClusterRole manages its StatefulSets,
+Secrets and ConfigMaps with '*' (`k8s-rbac-no-wildcards` exempts it by name). Exemptions are named objects
+in the pack's config (`policy/security/config/*.json` can replace them), not waivers: they do not expire
+because the need does not.
 
 Training runtimes may run as root: GPU teams' namespaces enforce "baseline" because the CUDA images
 ML teams use (NGC PyTorch, vLLM, Triton) run as root (components/k8s/tenancy.py pod_security_level);
@@ -151,6 +172,8 @@ DEFAULT_REGISTRIES = [
     "quay.io/prometheus/*",
     "quay.io/prometheus-operator/*",
     "quay.io/kiwigrid/*",  # Grafana's dashboard sidecar
+    "quay.io/argoproj/*",  # Argo Workflows: controller, server, executor (components/k8s/pipelines.py)
+    "quay.io/brancz/kube-rbac-proxy",  # KServe controller's metrics auth proxy (the kserve-resources chart's)
     "ghcr.io/kubeflow/*",
     "ghcr.io/mlflow/*",
     "ghcr.io/external-secrets/*",
@@ -402,9 +425,29 @@ def _host_namespaces(t: Target) -> Iterable[str]:
                     yield f"{pod.path}.{path} binds host port {int(host_port)}"
 
 
+def _host_path_allowed(path: str, allowed: Iterable[str]) -> bool:
+    """`path` is one of `allowed` or below it; `/` in `allowed` admits `/` itself only."""
+    path = path.rstrip("/") or "/"
+    for given in allowed:
+        entry = given.rstrip("/") or "/"
+        if path == entry or (entry != "/" and path.startswith(entry + "/")):
+            return True
+    return False
+
+
+def _writable_mounts(pod_spec: Any, volume: str) -> list[str]:
+    """The containers that mount `volume` without readOnly."""
+    return [
+        str(p.get(c, "name") or "?")
+        for _, c in p.containers(pod_spec)
+        for m in p.items(c, "volumeMounts")
+        if p.get(m, "name") == volume and not _is_true(p.get(m, "readOnly"))
+    ]
+
+
 def _host_paths(t: Target) -> Iterable[str]:
     exempt = _exempt(t)
-    allowed = [str(x).rstrip("/") for x in t.config.get("exemptHostPaths", [])]
+    allowed = [str(x) for x in t.config.get("exemptHostPaths", [])]
     for pod in _pods(t.type, t.props):
         for volume in p.items(pod.spec, "volumes"):
             path = p.get(volume, "hostPath", "path")
@@ -415,8 +458,12 @@ def _host_paths(t: Target) -> Iterable[str]:
                 yield f"{where} mounts the container runtime socket {path} from the host"
             elif not exempt:
                 yield f"{where} mounts hostPath {path}"
-            elif not any(str(path).rstrip("/") == a or str(path).startswith(a + "/") for a in allowed):
-                yield f"{where} mounts hostPath {path}, outside the GPU system's allowed paths"
+            elif not _host_path_allowed(str(path), allowed):
+                yield f"{where} mounts hostPath {path}, outside the node agents' allowed paths"
+            elif (str(path).rstrip("/") or "/") == "/" and (
+                writers := _writable_mounts(pod.spec, p.get(volume, "name"))
+            ):
+                yield f"{where} mounts the host's root filesystem writable (containers {', '.join(writers)})"
 
 
 def _read_only_root(t: Target) -> Iterable[str]:
@@ -775,7 +822,14 @@ def _rules(t: Target) -> Iterator[tuple[int, Any]]:
     yield from enumerate(p.items(t.props, "rules"))
 
 
+def _rbac_exempt(t: Target) -> bool:
+    oid = _object_id(t.type, t.props, t.name)
+    return any(p.glob(pattern).match(oid) for pattern in t.config.get("exemptObjects", []))
+
+
 def _rbac_wildcards(t: Target) -> Iterable[str]:
+    if _rbac_exempt(t):
+        return
     for i, rule in _rules(t):
         for field in ("verbs", "resources", "apiGroups", "nonResourceURLs"):
             values = p.as_strings(p.get(rule, field))
@@ -784,20 +838,30 @@ def _rbac_wildcards(t: Target) -> Iterable[str]:
                 yield f"rules[{i}].{field} contains the wildcard {', '.join(wild)}"
 
 
+def _kubernetes_signer(name: str) -> bool:
+    """A signer name (or `resourceNames` pattern) that covers a built-in `kubernetes.io/*` signer."""
+    return name == "*" or name.startswith(("kubernetes.io/", "*/"))
+
+
 def _rbac_escalation(t: Target) -> Iterable[str]:
+    if _rbac_exempt(t):
+        return
     write = {"create", "update", "patch", "delete", "deletecollection"}
     for i, rule in _rules(t):
         verbs = {v.lower() for v in p.as_strings(p.get(rule, "verbs"))}
         resources = set(p.as_strings(p.get(rule, "resources")))
+        # `resourceNames` scopes a rule to named objects: a controller that updates only its own webhook
+        # configurations (or approves only for its own signers) changes nobody else's
+        names = p.as_strings(p.get(rule, "resourceNames"))
         target = ", ".join(sorted(resources)) or "any resource"
         for verb, control in (("escalate", "CKV_K8S_158"), ("bind", "CKV_K8S_157"), ("impersonate", "CIS 5.1.8")):
             if verb in verbs:
                 yield f"rules[{i}] grants '{verb}' on {target} ({control})"
         webhooks = resources & {"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
-        if webhooks and verbs & write:
+        if webhooks and verbs & write and not names:
             yield f"rules[{i}] may change {', '.join(sorted(webhooks))} (CKV_K8S_155)"
         if ("certificatesigningrequests/approval" in resources and verbs & {"update", "patch"}) or (
-            "signers" in resources and "approve" in verbs
+            "signers" in resources and "approve" in verbs and (not names or any(map(_kubernetes_signer, names)))
         ):
             yield f"rules[{i}] may approve CertificateSigningRequests (CKV_K8S_156)"
 
@@ -1101,6 +1165,32 @@ def _spot_checkpoint(stack: Stack) -> Iterable[tuple[str, str | None]]:
 # --- the rules -------------------------------------------------------------------------------------------
 
 GPU_SYSTEM = _exemptions([NS_GPU])
+# the node agents: the GPU system's DaemonSets and node-exporter (see the module docstring)
+NODE_AGENTS = _exemptions([NS_GPU, NS_NODE_EXPORTER])
+NODE_AGENT_HOST_PATHS = [
+    "/var/lib/kubelet/pod-resources",  # DCGM exporter: which pod holds which GPU
+    "/home/kubernetes/bin/nvidia",  # GKE's NVIDIA driver installation
+    "/var/lib/kubelet/device-plugins",  # the device plugin's socket (Kubernetes device plugin API)
+    "/var/run/cdi",  # the device plugin's CDI specs
+    "/run/nvidia/mps",  # the device plugin's MPS control daemon (gpuPools[].sharing: mps)
+    "/etc/kubernetes/node-feature-discovery/features.d",  # NFD's feature files (GFD writes them)
+    "/proc",  # node-exporter; NFD (swap)
+    "/sys",  # node-exporter; NFD and GFD (PCI devices)
+    "/boot",  # NFD: kernel config
+    "/etc/os-release",  # NFD: OS
+    "/lib",  # NFD: kernel modules
+    "/usr/lib",  # NFD: kernel modules, OS
+    "/",  # only itself and only read-only: node-exporter's rootfs, GFD's driver root
+]
+# upstream controllers' ClusterRoles that update webhook configurations without resourceNames (CA bundles)
+WEBHOOK_CA_CONTROLLERS = [
+    "ClusterRole/cert-manager-cainjector",  # cert-manager: injects CAs into annotated webhooks, by design any
+    "ClusterRole/kps-admission",  # kube-prometheus-stack: its admission webhook's certgen patch job
+    "ClusterRole/kserve-manager-role",  # KServe
+    "ClusterRole/kueue-manager-role",  # Kueue
+    "ClusterRole/jobset-controller",  # JobSet (installed by Kubeflow Trainer)
+    "ClusterRole/kubeflow-trainer-controller-manager",  # Kubeflow Trainer
+]
 
 RULES: list[Rule] = [
     ResourceRule(
@@ -1196,7 +1286,10 @@ RULES: list[Rule] = [
     ),
     ResourceRule(
         name="k8s-pod-no-host-namespaces",
-        description="Pods share no host namespace (PID, IPC, network) and bind no host port.",
+        description=(
+            "Pods share no host namespace (PID, IPC, network) and bind no host port, except the node agents "
+            "(GPU system, node-exporter)."
+        ),
         remediation="Remove hostPID/hostIPC/hostNetwork/hostPort (NCCL wants a memory emptyDir at /dev/shm).",
         severity=HIGH,
         framework=kubernetes_baseline(
@@ -1209,14 +1302,14 @@ RULES: list[Rule] = [
         ),
         types=_pod_applies,
         check=_host_namespaces,
-        config=GPU_SYSTEM,
+        config=NODE_AGENTS,
         tags=["kubernetes", "pod-security"],
     ),
     ResourceRule(
         name="k8s-pod-no-host-path",
         description=(
-            "Pods mount no hostPath volume; the GPU system components only the kubelet's pod-resources "
-            "directory and GKE's NVIDIA driver directory, and nobody the container runtime's socket."
+            "Pods mount no hostPath volume; the node agents (GPU system, node-exporter) only the host paths they "
+            "read or write, and nobody the container runtime's socket."
         ),
         remediation="Use an emptyDir, a ConfigMap or a PersistentVolumeClaim instead of the host's filesystem.",
         severity=HIGH,
@@ -1226,10 +1319,10 @@ RULES: list[Rule] = [
         types=_pod_applies,
         check=_host_paths,
         config={
-            **GPU_SYSTEM,
+            **NODE_AGENTS,
             "exemptHostPaths": _strings(
-                "Host paths (and below) exempt pods may mount.",
-                ["/var/lib/kubelet/pod-resources", "/home/kubernetes/bin/nvidia"],
+                "Host paths (and below) exempt pods may mount; '/' admits '/' itself, read-only.",
+                NODE_AGENT_HOST_PATHS,
             ),
         },
         tags=["kubernetes", "pod-security"],
@@ -1327,13 +1420,20 @@ RULES: list[Rule] = [
         framework=kubernetes_baseline("CKV_K8S_49", cis="CIS Kubernetes 5.1.3; Kyverno restrict-wildcard-verbs"),
         types=["kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"],
         check=_rbac_wildcards,
+        config={
+            "exemptObjects": _strings(
+                "Exempt roles: glob patterns over Kind/namespace/name (Kind/name when cluster-scoped).",
+                ["ClusterRole/kps-operator"],  # the Prometheus operator manages its StatefulSets, Secrets, ConfigMaps
+            )
+        },
         tags=["kubernetes", "rbac"],
     ),
     ResourceRule(
         name="k8s-rbac-no-escalation",
         description=(
             "Roles and ClusterRoles grant no escalate, bind or impersonate, no write on admission webhook "
-            "configurations and no CertificateSigningRequest approval."
+            "configurations and no CertificateSigningRequest approval (unless resourceNames limit them to "
+            "the controller's own)."
         ),
         remediation="Remove the verb; grant the specific Role the subject needs instead of the right to make one.",
         severity=HIGH,
@@ -1342,6 +1442,12 @@ RULES: list[Rule] = [
         ),
         types=["kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"],
         check=_rbac_escalation,
+        config={
+            "exemptObjects": _strings(
+                "Exempt roles: glob patterns over Kind/namespace/name (Kind/name when cluster-scoped).",
+                WEBHOOK_CA_CONTROLLERS,
+            )
+        },
         tags=["kubernetes", "rbac"],
     ),
     ResourceRule(
@@ -1441,15 +1547,15 @@ RULES: list[Rule] = [
     ResourceRule(
         name="gpu-toleration-requires-gpu",
         description=(
-            "Only pods that request GPUs tolerate the GPU taint (or every taint), except the allowlisted GPU "
-            "system DaemonSets; Kueue ResourceFlavors add it to admitted GPU workloads."
+            "Only pods that request GPUs tolerate the GPU taint (or every taint), except the node agents (GPU "
+            "system DaemonSets, node-exporter); Kueue ResourceFlavors add it to admitted GPU workloads."
         ),
         remediation="Remove the toleration, or request nvidia.com/gpu; let the Kueue flavor add the toleration.",
         severity=MEDIUM,
         framework=ml_platform("MLP-GPU-03", "no non-GPU pods on GPU nodes"),
         types=_pod_applies,
         check=_gpu_toleration,
-        config={**GPU_SYSTEM, "gpuResources": _strings("Extended resources that are GPUs.", [GPU_RESOURCE])},
+        config={**NODE_AGENTS, "gpuResources": _strings("Extended resources that are GPUs.", [GPU_RESOURCE])},
         tags=["kubernetes", "gpu", "cost"],
     ),
     StackRule(

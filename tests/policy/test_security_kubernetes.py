@@ -120,6 +120,23 @@ def dcgm(ns: str = "gpu-system", gke: bool = False) -> dict:
     return props
 
 
+def node_exporter(ns: str = "node-exporter", root_read_only: bool = True) -> dict:
+    """Prometheus' node-exporter as kube-prometheus-stack 88.5.3 renders it (its prometheus-node-exporter
+    4.56.1 subchart): host network and PID namespace, /proc, /sys and / read-only, every taint tolerated."""
+    mounts = [
+        {"name": "proc", "mountPath": "/host/proc", "readOnly": True},
+        {"name": "sys", "mountPath": "/host/sys", "readOnly": True},
+        {"name": "root", "mountPath": "/host/root", "mountPropagation": "HostToContainer", "readOnly": root_read_only},
+    ]
+    exporter = ctr("node-exporter", image="quay.io/prometheus/node-exporter:v1.11.1", volumeMounts=mounts)
+    volumes = [
+        {"name": name, "hostPath": {"path": path}} for name, path in (("proc", "/proc"), ("sys", "/sys"), ("root", "/"))
+    ]
+    props = deploy(exporter, ns=ns, kind="DaemonSet", volumes=volumes, hostNetwork=True, hostPID=True)
+    props["spec"]["template"]["spec"]["tolerations"] = [{"operator": "Exists", "effect": "NoSchedule"}]
+    return props
+
+
 def runtime(container: dict[str, Any] | None = None, **pod: Any) -> dict:
     """The platform's torch-distributed ClusterTrainingRuntime (components/k8s/trainer.py)."""
     node = container or {
@@ -778,6 +795,15 @@ CASES: list[Case] = [
         contains="host port 9100",
     ),
     Case("k8s-pod-no-host-namespaces", "gpu-system", False, DEPLOYMENT, deploy(hostPID=True, ns="gpu-system")),
+    Case("k8s-pod-no-host-namespaces", "node-exporter", False, DAEMONSET, node_exporter()),
+    Case(
+        "k8s-pod-no-host-namespaces",
+        "node-exporter-elsewhere",
+        True,
+        DAEMONSET,
+        node_exporter(ns="monitoring"),
+        contains="hostNetwork: true",
+    ),
     # --- hostPath ---
     Case("k8s-pod-no-host-path", "dcgm-eks", False, DAEMONSET, dcgm()),
     Case("k8s-pod-no-host-path", "dcgm-gke", False, DAEMONSET, dcgm(gke=True)),
@@ -794,8 +820,35 @@ CASES: list[Case] = [
         "gpu-system-other-path",
         True,
         DEPLOYMENT,
-        deploy(ns="gpu-system", volumes=[{"name": "root", "hostPath": {"path": "/"}}]),
-        contains="outside the GPU system's allowed paths",
+        deploy(ns="gpu-system", volumes=[{"name": "kubelet", "hostPath": {"path": "/var/lib/kubelet"}}]),
+        contains="outside the node agents' allowed paths",
+    ),
+    Case(
+        "k8s-pod-no-host-path",
+        "gpu-system-below-root",
+        True,
+        DEPLOYMENT,
+        deploy(ns="gpu-system", volumes=[{"name": "etc", "hostPath": {"path": "/etc/kubernetes"}}]),
+        contains="outside the node agents' allowed paths",
+    ),
+    # node-exporter (kube-prometheus-stack's subchart, rendered by `mlplat check --render`): /proc, /sys and
+    # the host's root filesystem read-only (prometheus-node-exporter 4.56.1 templates/daemonset.yaml)
+    Case("k8s-pod-no-host-path", "node-exporter", False, DAEMONSET, node_exporter()),
+    Case(
+        "k8s-pod-no-host-path",
+        "root-writable",
+        True,
+        DAEMONSET,
+        node_exporter(root_read_only=False),
+        contains="mounts the host's root filesystem writable (containers node-exporter)",
+    ),
+    Case(
+        "k8s-pod-no-host-path",
+        "node-exporter-elsewhere",
+        True,
+        DAEMONSET,
+        node_exporter(ns="monitoring"),
+        contains="mounts hostPath /proc",
     ),
     Case(
         "k8s-pod-no-host-path",
@@ -1033,6 +1086,27 @@ CASES: list[Case] = [
     ),
     Case(
         "k8s-rbac-no-wildcards",
+        "prometheus-operator",
+        False,
+        CLUSTER_ROLE,
+        {
+            "metadata": {"name": "kps-operator"},
+            "rules": [{"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["*"]}],
+        },
+    ),
+    Case(
+        "k8s-rbac-no-wildcards",
+        "exemption-is-by-name",
+        True,
+        CLUSTER_ROLE,
+        {
+            "metadata": {"name": "operator"},
+            "rules": [{"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["*"]}],
+        },
+        contains="rules[0].verbs contains the wildcard *",
+    ),
+    Case(
+        "k8s-rbac-no-wildcards",
         "resources-subresource",
         True,
         CLUSTER_ROLE,
@@ -1093,6 +1167,73 @@ CASES: list[Case] = [
             ]
         },
         contains="CKV_K8S_155",
+    ),
+    Case(
+        "k8s-rbac-no-escalation",
+        "webhooks-own-by-name",
+        False,
+        CLUSTER_ROLE,
+        {
+            # external-secrets 2.9.0 cert-controller: its own two webhooks only
+            "rules": [
+                {
+                    "apiGroups": ["admissionregistration.k8s.io"],
+                    "resources": ["validatingwebhookconfigurations"],
+                    "resourceNames": ["secretstore-validate", "externalsecret-validate"],
+                    "verbs": ["update", "patch"],
+                }
+            ]
+        },
+    ),
+    Case(
+        "k8s-rbac-no-escalation",
+        "webhooks-exempt-controller",
+        False,
+        CLUSTER_ROLE,
+        {
+            "metadata": {"name": "cert-manager-cainjector"},
+            "rules": [
+                {
+                    "apiGroups": ["admissionregistration.k8s.io"],
+                    "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+                    "verbs": ["get", "list", "watch", "update", "patch"],
+                }
+            ],
+        },
+    ),
+    Case(
+        "k8s-rbac-no-escalation",
+        "signers-own",
+        False,
+        CLUSTER_ROLE,
+        {
+            # cert-manager v1.21.1 controller-approve:cert-manager-io
+            "rules": [
+                {
+                    "apiGroups": ["cert-manager.io"],
+                    "resources": ["signers"],
+                    "verbs": ["approve"],
+                    "resourceNames": ["issuers.cert-manager.io/*", "clusterissuers.cert-manager.io/*"],
+                }
+            ]
+        },
+    ),
+    Case(
+        "k8s-rbac-no-escalation",
+        "signers-kubernetes",
+        True,
+        CLUSTER_ROLE,
+        {
+            "rules": [
+                {
+                    "apiGroups": ["certificates.k8s.io"],
+                    "resources": ["signers"],
+                    "verbs": ["approve"],
+                    "resourceNames": ["kubernetes.io/kube-apiserver-client"],
+                }
+            ]
+        },
+        contains="CKV_K8S_156",
     ),
     Case(
         "k8s-rbac-no-escalation",
@@ -1553,6 +1694,7 @@ CASES: list[Case] = [
         contains="tolerates the nvidia.com/gpu taint but no container requests nvidia.com/gpu",
     ),
     Case("gpu-toleration-requires-gpu", "dcgm-gpu-system", False, DAEMONSET, dcgm()),
+    Case("gpu-toleration-requires-gpu", "node-exporter", False, DAEMONSET, node_exporter()),
     Case("gpu-toleration-requires-gpu", "dcgm-no-allowlist", True, DAEMONSET, dcgm(), config=NO_EXEMPTIONS),
     Case(
         "gpu-toleration-requires-gpu",
