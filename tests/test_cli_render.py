@@ -253,3 +253,18 @@ def test_check_render_options_are_checked_before_any_work(capsys, tmp_path):
     assert code == 2 and err.startswith("mlplat: --render renders a platform stack's Helm releases"), err
     code, _, err = run(capsys, "render", "--stack", "aws-dev", "--charts", str(tmp_path / "nowhere"))
     assert (code, err) == (2, f"mlplat: --charts {tmp_path / 'nowhere'}: no such directory\n")
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "gcp-dev", "gcp-prod"])
+def test_reference_stacks_pass_the_security_pack_over_what_their_charts_install(capsys, stack):
+    """The charts' own pods meet the mandatory pod rules too, through the values the platform gives them
+    (node-exporter drops ALL capabilities and escalation and uses the runtime's seccomp profile; the Grafana
+    sidecars, the operator's admission Jobs and Envoy Gateway's certgen Job have resources; the device plugin
+    says its device-list strategy, so the chart adds no CAP_SYS_ADMIN); only the device plugin chart's
+    config-manager containers, which no value reaches, are exempt by name."""
+    code, out, err = run(capsys, "check", "--stack", stack, "--render", "--charts", str(helm.CHARTS_DIR), "-f", "json")
+    doc = json.loads(out)
+    mandatory = [f"{v['policy']}: {v['name']}: {v['message']}" for v in doc["violations"] if v["level"] == "mandatory"]
+    assert (code, mandatory) == (0, []), err
+    (report,) = doc["stacks"]
+    assert report["rendered"] > 300

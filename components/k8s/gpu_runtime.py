@@ -218,6 +218,10 @@ def device_plugin_values(spec: PlatformSpec, sharing: Mapping[str, str]) -> dict
         "priorityClassName": CRITICAL_PRIORITY,
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "migStrategy": "none",
+        # the plugin's default (the configs above set none): said here because with a config map and no
+        # value the chart assumes volume-mount device lists and adds CAP_SYS_ADMIN to the plugin and its
+        # sidecar (_helpers.tpl deviceListStrategyIncludesVolumeMount); with it, both drop ALL
+        "deviceListStrategy": "envvar",
         "failOnInitError": True,
         # the chart renders the configs into a ConfigMap; its config-manager sidecar switches a node to
         # the config its `nvidia.com/device-plugin.config` label names

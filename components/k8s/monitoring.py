@@ -121,7 +121,14 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             "securityContext": restricted["podSecurityContext"],
             "containerSecurityContext": restricted["securityContext"],
             # the admission webhook rejects a PrometheusRule with invalid PromQL at apply time
-            "admissionWebhooks": {"patch": {"image": _image(WEBHOOK_CERTGEN_IMAGE), "tolerations": system}},
+            "admissionWebhooks": {
+                "patch": {
+                    "image": _image(WEBHOOK_CERTGEN_IMAGE),
+                    "tolerations": system,
+                    # both hook Jobs (create the certificate, patch the webhook) take these
+                    "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+                }
+            },
         },
         "prometheus": {
             "podDisruptionBudget": base.pdb_values(prometheus_replicas, prod),
@@ -160,6 +167,8 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {
                 "image": _image(GRAFANA_SIDECAR_IMAGE),
+                # each sidecar container (dashboards, datasources) takes these
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
                 "dashboards": {
                     "enabled": True,
                     "label": DASHBOARD_LABEL,
@@ -192,6 +201,10 @@ def chart_values(svc: ServicesContext) -> dict[str, Any]:
             "tolerations": [{"operator": "Exists"}],
             "priorityClassName": "system-node-critical",
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+            # it reads the host's /proc and /sys as nobody (the chart's runAsUser 65534): no capability,
+            # no setuid, the runtime's seccomp profile (merged into the chart's own contexts)
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containerSecurityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         },
     }
 

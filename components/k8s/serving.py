@@ -168,7 +168,12 @@ def envoy_gateway_values(svc: ServicesContext) -> dict[str, Any]:
         },
         "podDisruptionBudget": {"minAvailable": 1 if prod else 0},
         # the install-time job that generates the control plane's certificates: system nodes too
-        "certgen": {"job": {**_placement()}},
+        "certgen": {
+            "job": {
+                **_placement(),
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+            }
+        },
         "config": {
             "envoyGateway": {
                 "provider": {

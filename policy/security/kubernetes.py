@@ -35,7 +35,9 @@ processes), the GPU toleration (they run on GPU nodes), and hostPath volumes lim
 read or write (the kubelet's device-plugin and pod-resources directories, CDI specs, the MPS directory,
 NFD's feature files, /proc, /sys, /boot, /lib, /usr/lib, /etc/os-release; `/` itself only read-only:
 node-exporter's rootfs and GFD's driver root). Capabilities, privilege escalation, seccomp and resources
-are not exempt there: upstream charts can be told to set them.
+are not exempt there: upstream charts can be told to set them, and the platform's values do. The one
+exception is container by container (`exemptContainers`): the device plugin chart's config-manager init
+containers and sidecars, which no value of nvidia-device-plugin 0.20.0 reaches.
 
 Upstream controllers' ClusterRoles: a controller that serves an admission webhook and keeps its CA bundle
 current updates webhook configurations; where upstream scopes that to its own configurations
@@ -233,6 +235,33 @@ def _exempt(t: Target) -> bool:
     return any(p.glob(pattern).match(oid) for pattern in t.config.get("exemptObjects", []))
 
 
+# The device plugin chart (nvidia-device-plugin 0.20.0, templates/daemonset-device-plugin.yml,
+# daemonset-gpu-feature-discovery.yml, daemonset-mps-control-daemon.yml) writes its config-manager
+# containers (the init container that picks the node's sharing config and the sidecar that switches it)
+# with no `resources` and, for the init containers and the MPS sidecar, no `securityContext`: no values key
+# reaches them. They are exempt by name, container by container, so the plugin's own containers stay checked.
+CONFIG_MANAGER_CONTAINERS = [
+    f"DaemonSet/gpu-system/{daemonset}:{container}-{role}"
+    for daemonset, container in (
+        ("nvidia-device-plugin", "nvidia-device-plugin"),
+        ("nvidia-device-plugin-gpu-feature-discovery", "gpu-feature-discovery"),
+        ("nvidia-device-plugin-mps-control-daemon", "mps-control-daemon"),
+    )
+    for role in ("init", "sidecar")
+]
+CONFIG_MANAGER_EXEMPTION = {
+    "exemptContainers": _strings(
+        "Exempt containers: glob patterns over Kind/namespace/name:container (chart containers no values reach).",
+        CONFIG_MANAGER_CONTAINERS,
+    )
+}
+
+
+def _container_exempt(t: Target, c: _Ctr) -> bool:
+    cid = f"{_object_id(t.type, t.props, t.name)}:{p.get(c.spec, 'name')}"
+    return any(p.glob(pattern).match(cid) for pattern in t.config.get("exemptContainers", []))
+
+
 @dataclass(frozen=True)
 class _Pod:
     path: str
@@ -399,8 +428,8 @@ def _capabilities(t: Target) -> Iterable[str]:
     if exempt:
         allowed |= {_capability(c) for c in t.config.get("exemptCapabilities", [])}
     for c in _containers(t.type, t.props):
-        if _is_true(p.get(c.spec, "securityContext", "privileged")):
-            continue  # every capability: k8s-pod-not-privileged decides
+        if _is_true(p.get(c.spec, "securityContext", "privileged")) or _container_exempt(t, c):
+            continue  # privileged: every capability, k8s-pod-not-privileged decides
         drop = {_capability(x) for x in p.items(c.spec, "securityContext", "capabilities", "drop")}
         if not c.partial and "ALL" not in drop:
             yield f"{c.label} does not drop ALL capabilities"
@@ -484,7 +513,7 @@ def _missing_resources(resources: Any) -> list[str]:
 
 def _resources(t: Target) -> Iterable[str]:
     for c in _containers(t.type, t.props, ephemeral=False):
-        if c.partial or c.supplied:
+        if c.partial or c.supplied or _container_exempt(t, c):
             continue
         missing = _missing_resources(p.get(c.spec, "resources"))
         if missing:
@@ -1281,6 +1310,7 @@ RULES: list[Rule] = [
             **GPU_SYSTEM,
             "allowedCapabilities": _strings("Capabilities any container may add.", ["NET_BIND_SERVICE"]),
             "exemptCapabilities": _strings("Capabilities exempt pods may add as well.", ["SYS_ADMIN"]),
+            **CONFIG_MANAGER_EXEMPTION,
         },
         tags=["kubernetes", "pod-security"],
     ),
@@ -1351,6 +1381,7 @@ RULES: list[Rule] = [
         ),
         types=_pod_applies,
         check=_resources,
+        config=CONFIG_MANAGER_EXEMPTION,
         tags=["kubernetes", "resources"],
     ),
     ResourceRule(

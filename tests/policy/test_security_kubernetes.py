@@ -120,6 +120,21 @@ def dcgm(ns: str = "gpu-system", gke: bool = False) -> dict:
     return props
 
 
+def device_plugin(ns: str = "gpu-system", plugin_resources: Any = RESOURCES) -> dict:
+    """The device plugin's DaemonSet as nvidia-device-plugin 0.20.0 renders it with a config map: the
+    config-manager init container and sidecar without resources or securityContext (no values reach them)."""
+    manager = {"image": "nvcr.io/nvidia/k8s-device-plugin:v0.20.0", "command": ["config-manager"]}
+    obj = deploy(
+        ctr("nvidia-device-plugin-sidecar", **manager, securityContext=None, resources=None),
+        ctr("nvidia-device-plugin-ctr", image=manager["image"], resources=copy.deepcopy(plugin_resources)),
+        ns=ns,
+        kind="DaemonSet",
+        initContainers=[ctr("nvidia-device-plugin-init", **manager, securityContext=None, resources=None)],
+    )
+    obj["metadata"]["name"] = "nvidia-device-plugin"
+    return obj
+
+
 def node_exporter(ns: str = "node-exporter", root_read_only: bool = True) -> dict:
     """Prometheus' node-exporter as kube-prometheus-stack 88.5.3 renders it (its prometheus-node-exporter
     4.56.1 subchart): host network and PID namespace, /proc, /sys and / read-only, every taint tolerated."""
@@ -877,6 +892,33 @@ CASES: list[Case] = [
     ),
     # --- resources ---
     Case("k8s-pod-resources", "set", False, DEPLOYMENT, deploy()),
+    # the device plugin chart's config-manager containers take no values (exempt by name, one by one)
+    Case("k8s-pod-resources", "config-manager", False, DAEMONSET, device_plugin()),
+    Case(
+        "k8s-pod-resources",
+        "config-manager-plugin-still-checked",
+        True,
+        DAEMONSET,
+        device_plugin(plugin_resources=None),
+        contains="'nvidia-device-plugin-ctr'",
+    ),
+    Case(
+        "k8s-pod-resources",
+        "config-manager-name-elsewhere",
+        True,
+        DAEMONSET,
+        device_plugin(ns="research"),
+        contains="'nvidia-device-plugin-init'",
+    ),
+    Case("k8s-pod-capabilities", "config-manager", False, DAEMONSET, device_plugin()),
+    Case(
+        "k8s-pod-capabilities",
+        "config-manager-name-elsewhere",
+        True,
+        DAEMONSET,
+        device_plugin(ns="research"),
+        contains="'nvidia-device-plugin-sidecar'",
+    ),
     Case(
         "k8s-pod-resources",
         "no-memory-limit",
