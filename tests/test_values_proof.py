@@ -16,8 +16,9 @@ from tests.values_proof import leaves, prove
 
 
 def chart(values: Mapping[str, Any]) -> str:
-    """A chart: prints the image, replicas, service type and tolerations, hashes its config, has a PDB
-    only when enabled, and prints `service.port` only for a NodePort service."""
+    """A chart: prints the image, replicas, service type and tolerations, dumps the securityContext
+    map, hashes its config, has a PDB only when enabled, and prints `service.port` only for a
+    NodePort service."""
     image = values.get("image") or {}
     out = [f"image: {image.get('repository')}:{image.get('tag')}", f"replicas: {values.get('replicas', 1)}"]
     config = json.dumps(values.get("config") or {}, sort_keys=True)
@@ -25,6 +26,8 @@ def chart(values: Mapping[str, Any]) -> str:
     out += [f"- toleration: {t}" for t in values.get("tolerations") or []]
     if (values.get("pdb") or {}).get("enabled"):
         out.append(f"pdb minAvailable: {values['pdb'].get('minAvailable', 1)}")
+    out.append("securityContext:")  # toYaml of the whole map
+    out += [f"  {k}: {json.dumps(v)}" for k, v in sorted((values.get("securityContext") or {}).items())]
     service = values.get("service") or {}
     out.append(f"type: {service.get('type', 'ClusterIP')}")
     if service.get("type") == "NodePort":
@@ -38,6 +41,7 @@ VALUES = {
     "config": {"level": "info"},
     "tolerations": ["CriticalAddonsOnly"],
     "pdb": {"enabled": True, "minAvailable": 1},
+    "securityContext": {"allowPrivilegeEscalation": False, "runAsUser": 1000},
     "service": {"type": "ClusterIP", "port": 8080},
     "typo": {"enabeld": True},
 }
@@ -59,10 +63,13 @@ def test_the_proof_finds_what_the_chart_reads_and_what_it_does_not() -> None:
         "replicas",
         "tolerations",
         "service.type",
+        "securityContext.runAsUser",
     }
+    # false cannot be marked, but its map is dumped: an extra key in it shows up beside it
+    assert {values_proof.dotted(p) for p in proof.by_dump} == {"securityContext.allowPrivilegeEscalation"}
     # hashed (config), an `if` on a bool (its truthy marker is not printed), 1 (never marked): one render each
     assert {values_proof.dotted(p) for p in proof.by_mutation} == {"config.level", "pdb.enabled", "pdb.minAvailable"}
-    assert proof.renders == 2 + 1 + 5  # the baseline twice, the batch, five leaves one at a time
+    assert proof.renders == 2 + 1 + 1 + 5  # the baseline twice, the two batches, five leaves one at a time
 
 
 def test_a_refused_batch_is_bisected_to_the_leaf_that_cannot_carry_a_marker() -> None:
@@ -82,7 +89,17 @@ def test_a_values_schema_names_the_refused_paths() -> None:
         "values don't meet the specifications of the schema(s) in the following chart(s):\n"
         "cert-manager:\n- at '': validation failed\n  - at '/webhook/replicaCount': got string, want number\n"
     )
-    assert values_proof._schema_refusals(message) == [("webhook", "replicaCount")]
+    assert values_proof._refusals(message) == [("webhook", "replicaCount"), ("cert-manager", "webhook", "replicaCount")]
+    template = (
+        "Error: template: kube-prometheus-stack/charts/prometheus-node-exporter/templates/daemonset.yaml:107:19: "
+        'executing "..." at <semverCompare ">=1.4.0-0" (coalesce .Values.version .Values.image.tag .Chart.AppVersion)>'
+    )
+    assert values_proof._refusals(template) == [
+        ("prometheus-node-exporter", "version"),
+        ("prometheus-node-exporter", "image", "tag"),
+    ]
+    extra = "x:\n- at '/crds': additional properties 'zqv9x' not allowed"
+    assert values_proof._refusals(extra) == [("crds", "zqv9x"), ("x", "crds", "zqv9x")]
     calls: list[Mapping[str, Any]] = []
 
     def schema(values: Mapping[str, Any]) -> str:
@@ -94,7 +111,8 @@ def test_a_values_schema_names_the_refused_paths() -> None:
     proof = prove(VALUES, schema, check_determinism=False)
     assert ("pdb", "enabled") in proof.by_mutation
     assert {values_proof.dotted(p) for p in proof.unread} == {"service.port", "typo.enabeld"}
-    assert len(calls) == 1 + 2 + 5  # baseline, the refused batch, the batch without pdb.enabled, 5 mutations
+    # baseline, the refused batch, the batch without pdb.enabled, the dump batch, 5 mutations
+    assert len(calls) == 1 + 2 + 1 + 5
 
 
 def test_a_value_that_switches_crds_is_read_when_the_release_installs_them() -> None:
@@ -120,3 +138,29 @@ def test_markers_keep_what_templates_branch_on() -> None:
     assert marked == {"a": "zqv2x", "b": "zqv3x", "c": False, "d": 0, "e": 1, "f": 41002, "g": "", "h": 1.5}
     assert found == ["zqv2x", "zqv3x", "41002"]  # markers already in the baseline are skipped
     assert values_proof._present("41002", "port: 41002\n") and not values_proof._present("41002", "sha: a41002b")
+
+
+def test_the_mapping_around_a_key_is_its_block_in_the_yaml() -> None:
+    text = """spec:
+  containers:
+  - name: c
+    securityContext:
+      allowPrivilegeEscalation: false
+      capabilities:
+        drop:
+        - ALL
+      zqv5x: zqv5x
+  - name: d
+    zqv6x: zqv6x
+  - zqv7x: zqv7x
+    readOnly: true
+"""
+    lines = text.splitlines()
+    at = {line.strip().lstrip("- ").split(":")[0]: i for i, line in enumerate(lines)}
+    assert values_proof._mapping_around(lines, at["zqv5x"]) == {
+        "allowPrivilegeEscalation": "false",
+        "capabilities": "",
+        "zqv5x": "zqv5x",
+    }
+    assert values_proof._mapping_around(lines, at["zqv6x"]) == {"name": "d", "zqv6x": "zqv6x"}
+    assert values_proof._mapping_around(lines, at["zqv7x"]) == {"zqv7x": "zqv7x", "readOnly": "true"}

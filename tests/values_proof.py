@@ -4,25 +4,30 @@ A leaf of the values (a scalar, an empty map, or a list: one leaf each) is *read
 it changes what the chart renders. `tests/values_sweep.py` shows that naively, one render per leaf
 (about 2,600 renders over the stacks). Here the same fact is shown with far fewer renders:
 
-1. **Markers, in batches.** Every non-empty string and non-zero integer leaf (and every such scalar
-   inside a list leaf) is replaced at once by a unique marker of its own type (`zqv12x`, or a
-   number absent from the baseline). One render; a marker found in the output proves its leaf
-   reaches the output. Markers keep the truthiness of what they replace (nothing empty or zero is
-   marked, no bool is), so `if`/`with`/`default` branch as before. A batch the chart refuses (a
-   `fail` guard, a values schema, a `semverCompare` on a tag) is split in two until the leaf that
-   cannot carry a marker is alone; that leaf goes to step 2.
-2. **One leaf at a time** for the rest: bools (flipped), empty values, floats, leaves whose marker was
-   not found (hashed, base64-encoded, only compared, or really unread). The leaf is read when the
-   render differs from the baseline, or the chart refuses the change (it checks the value).
+1. **Markers, in one batch.** Every `true`, non-empty string and integer of 2 or more (and every such
+   scalar inside a list leaf) is replaced at once by a unique marker (`zqv12x`, or a number from
+   41000 absent from the baseline). One render; a marker found in the output proves its leaf reaches
+   the output. Markers keep what templates branch on: truthiness (nothing false, empty or zero is
+   marked) and comparisons with 1 (`gt .Values.replicas 1`: 1 is not marked). A batch the chart
+   refuses drops the leaves the refusal names (a values schema's paths, the `.Values` of a failing
+   template expression such as a `semverCompare` on a tag), else is split in two, until the leaf
+   that cannot carry a marker is alone; it goes to step 3.
+2. **Dumped maps, in one batch.** A leaf no marker can stand in for (`false`, 0, 1, "", {}) is read
+   when its map is dumped whole (`toYaml .Values.securityContext`): each such map gets one extra
+   marker key, and a leaf found with its own value beside that key, in the same YAML mapping of the
+   output, reaches the output.
+3. **One leaf at a time** for the rest (a bool only branched on, a hashed or base64-encoded value, a
+   compared string, or a leaf really unread): the leaf is read when the render differs from the
+   baseline, or the chart refuses the change (it checks the value). Where the release installs
+   CRDs, a leaf still unread is tried once more with them (a value can switch a subchart's `crds/`).
 
 Renders are compared as raw text (sorted values in, deterministic templates out; the baseline is
-rendered twice to show the chart is deterministic). CRDs are left out of these renders: Helm never
-templates a chart's `crds/` files, so no value reaches them.
+rendered twice, once per chart, to show the chart is deterministic). Steps 1-3 render without CRDs:
+Helm never templates a chart's `crds/` files, so no value reaches into them.
 
-What a marker cannot rule out: a batch also changes the *strings* other leaves are compared with
-(`eq .Values.service.type "ClusterIP"`), so a leaf that only a different string would switch on
-could be found "read" in a batch. `python -m tests.values_sweep` renders leaf by leaf and is the
-cross-check (it agreed on every stack when this was written).
+What a batch cannot rule out: it also changes the *strings* other leaves are compared with (`ne
+.Values.service.type "ClusterIP"`), so a leaf that only a different string would switch on could be
+found read in a batch. `python -m tests.values_sweep` renders leaf by leaf and is the cross-check.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from tests import helm
 
@@ -144,13 +151,14 @@ class Proof:
 
     leaves: list[tuple[Path, Any]]
     by_marker: set[Path] = field(default_factory=set)
+    by_dump: set[Path] = field(default_factory=set)
     by_mutation: set[Path] = field(default_factory=set)
     unread: list[Path] = field(default_factory=list)
     renders: int = 0
 
     @property
     def read(self) -> set[Path]:
-        return self.by_marker | self.by_mutation
+        return self.by_marker | self.by_dump | self.by_mutation
 
 
 class NotDeterministicError(AssertionError):
@@ -212,7 +220,7 @@ def _prove(values: Mapping[str, Any], render: Render, pool: ThreadPoolExecutor |
             if len(indices) == 1:
                 return indices
             # a values schema names the paths it refuses: those leaves go one at a time, the rest again
-            refused = _schema_refusals(str(exc))
+            refused = _refusals(str(exc))
             named = [i for i in indices if any(_covers(r, proof.leaves[i][0]) for r in refused)]
             if named:
                 rest = [i for i in indices if i not in named]
@@ -229,12 +237,102 @@ def _prove(values: Mapping[str, Any], render: Render, pool: ThreadPoolExecutor |
 
     if candidates:
         unproven += batch(candidates)
+    unproven = _dumped_with_their_map(proof, values, render, markers, unproven)
 
     paths = [proof.leaves[i][0] for i in sorted(unproven)]
     proof.by_mutation = _prove_each(values, render, pool, proof.leaves, paths, baseline)
     proof.renders += len(paths)
     proof.unread = [p for p in paths if p not in proof.by_mutation]
     return proof
+
+
+def _dumped_with_their_map(
+    proof: Proof, values: Mapping[str, Any], render: Render, markers: _Markers, unproven: list[int]
+) -> list[int]:
+    """Step 1b: a leaf no marker can stand in for (`false`, 0, 1, "", {}) is read when its map is
+    dumped whole (`toYaml .Values.securityContext`): give each such map one extra key, a marker; where
+    that key shows up in the output, the keys beside it in the same YAML mapping are its siblings, and
+    a leaf found there with its own value reaches the output. Returns the indices still unproven."""
+    parents: dict[Path, list[int]] = {}
+    for i in unproven:
+        path, value = proof.leaves[i]
+        if len(path) > 1 and (not isinstance(value, list | dict) or not value):
+            parents.setdefault(path[:-1], []).append(i)
+    while parents:
+        keys = {parent: markers.string() for parent in parents}
+        trial = copy.deepcopy(dict(values))
+        for parent, key in keys.items():
+            node = trial
+            for part in parent:
+                node = node[part]
+            node[key] = key
+        proof.renders += 1
+        try:
+            text = render(trial)
+        except helm.HelmError as exc:  # a values schema that allows no unknown key: without those maps
+            refused = {r for r in _refusals(str(exc))}
+            kept = {p: ix for p, ix in parents.items() if (*p, keys[p]) not in refused}
+            if len(kept) == len(parents):
+                return unproven
+            parents = kept
+            continue
+        lines = text.splitlines()
+        proven = set()
+        for parent, key in keys.items():
+            for j, line in enumerate(lines):
+                if line.lstrip(" -").startswith(f"{key}:"):
+                    siblings = _mapping_around(lines, j)
+                    for i in parents[parent]:
+                        path, value = proof.leaves[i]
+                        if path[-1] in siblings and _scalar(siblings[path[-1]]) == value:
+                            proven.add(i)
+        for i in proven:
+            proof.by_dump.add(proof.leaves[i][0])
+        return [i for i in unproven if i not in proven]
+    return unproven
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+_KEY = re.compile(r"^\s*(?:- )?([^\s:#'\"]+|\"[^\"]*\"|'[^']*'):(?: (.*))?$")
+
+
+def _mapping_around(lines: list[str], at: int) -> dict[str, str]:
+    """The keys (and raw values) of the block-style YAML mapping that line `at` is a key of."""
+
+    def item(line: str) -> bool:
+        return line.lstrip(" ").startswith("- ")
+
+    def key(line: str) -> tuple[str, str] | None:
+        match = _KEY.match(line)
+        return (match.group(1).strip("'\""), match.group(2) or "") if match else None
+
+    depth = _indent(lines[at]) + (2 if item(lines[at]) else 0)
+    found = dict(filter(None, [key(lines[at])]))
+    for step in (-1, 1):
+        if step == -1 and item(lines[at]):
+            continue  # the first key of a list item: nothing above is its sibling
+        j = at + step
+        while 0 <= j < len(lines):
+            line = lines[j]
+            indent = _indent(line) + (2 if item(line) else 0)
+            if line.strip() in ("", "---") or indent < depth or (indent == depth and item(line) and step == 1):
+                break
+            if indent == depth and (pair := key(line)):
+                found[pair[0]] = pair[1]
+                if item(line):
+                    break  # the first key of this list item
+            j += step
+    return found
+
+
+def _scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
 
 
 def _prove_each(
@@ -259,28 +357,35 @@ def _prove_each(
     return {p for p, flag in zip(paths, _map(pool, changes, paths), strict=True) if flag}
 
 
-_SCHEMA_AT = re.compile(r"^\s*- at '(/[^']*)'", re.M)
+_SCHEMA_AT = re.compile(r"^\s*- at '(/[^']*)': (.*)$", re.M)
+_SCHEMA_CHART = re.compile(r"^([\w.-]+):$", re.M)
+_VALUES_REF = re.compile(r"\.Values((?:\.[\w-]+)+)")
+_TEMPLATE = re.compile(r"template: [\w.-]+/((?:charts/[\w.-]+/)*)templates/")
 
 
-def _schema_refusals(message: str) -> list[tuple[str, ...]]:
-    """The values paths a chart's values.schema.json refused, as Helm v4 lists them
-    ("- at '/webhook/replicaCount': got string, want number"); a subchart's paths are relative to
-    its own values, so they are matched as path suffixes."""
-    out = []
-    for pointer in _SCHEMA_AT.findall(message):
+def _refusals(message: str) -> list[tuple[str, ...]]:
+    """The values paths a refusal names. A values schema lists them ("- at '/webhook/replicaCount':
+    got string, want number", under the (sub)chart's name: a subchart's paths are also tried under
+    its values key); a failing template expression names them (`at <semverCompare ">=1.4.0-0"
+    (coalesce .Values.version .Values.image.tag ...)>`), relative to the subchart whose template failed."""
+    out: list[tuple[str, ...]] = []
+    charts = _SCHEMA_CHART.findall(message)
+    for pointer, why in _SCHEMA_AT.findall(message):
         parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer.strip("/").split("/") if p)
-        if parts:
-            out.append(parts)
+        # "additional properties 'x' not allowed": the refused path is the new key, not its map
+        named = re.findall(r"'([^']+)'", why) if why.startswith("additional propert") else [""]
+        for found in ((*parts, n) if n else parts for n in named):
+            if found and why != "validation failed":
+                out += [found, *((chart, *found) for chart in charts)]
+    template = _TEMPLATE.search(message)
+    prefix = tuple(p for p in (template.group(1) if template else "").split("/") if p and p != "charts")
+    out += [(*prefix, *ref.strip(".").split(".")) for ref in _VALUES_REF.findall(message)]
     return out
 
 
 def _covers(refused: tuple[str, ...], path: Path) -> bool:
-    """Whether a refused schema path is this leaf or inside it (a list leaf's element: '/args/0')."""
-    for start in range(len(path)):
-        tail = path[start:]
-        if refused[: len(tail)] == tail and len(refused) >= len(tail):
-            return True
-    return False
+    """Whether a refused path is this leaf or inside it (a list leaf's element: '/args/0')."""
+    return refused[: len(path)] == path
 
 
 def _set_in_place(values: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
