@@ -136,8 +136,7 @@ def chart_path(name: str) -> Path:
 # --- rendering -----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=256)  # a rendered manifest is text: a few MB at most
-def _render(chart: str, values_json: str, namespace: str, release: str, kube: str, crds: bool, apis: str) -> str:
+def _template(chart: str, values_json: str, namespace: str, release: str, kube: str, crds: bool, apis: str) -> str:
     helm = require_helm()
     with tempfile.TemporaryDirectory() as tmp:  # no user Helm config, cache or repositories
         env = {**os.environ, "HELM_CACHE_HOME": tmp, "HELM_CONFIG_HOME": tmp, "HELM_DATA_HOME": tmp}
@@ -152,6 +151,33 @@ def _render(chart: str, values_json: str, namespace: str, release: str, kube: st
             api_versions=filter(None, apis.split(",")),
             env=env,
         )
+
+
+_render = lru_cache(maxsize=256)(_template)  # a rendered manifest is text: a few MB at most
+
+
+def render_text(
+    chart: str,
+    values: Mapping[str, Any],
+    *,
+    namespace: str,
+    release: str | None = None,
+    kube_version: str = "1.35",
+    include_crds: bool = False,
+    api_versions: Iterable[str] = (),
+    cached: bool = True,
+) -> str:
+    """What `helm template` prints for `chart` with `values` (as `render`, unparsed); `cached=False`
+    for one-off renders (a values mutation) that would only push useful ones out of the cache."""
+    return (_render if cached else _template)(
+        chart_name(chart),
+        json.dumps(values, sort_keys=True, default=str),
+        namespace,
+        release or chart_name(chart),
+        manifests.kube_version(kube_version),
+        include_crds,
+        ",".join(sorted(api_versions)),
+    )
 
 
 @lru_cache(maxsize=32)  # parsed objects are heavier: the last few renders
@@ -171,15 +197,14 @@ def render(
 ) -> list[dict[str, Any]]:
     """The objects `helm install` would send for `chart` (its name, or a Release's oci:// reference)
     with `values`: hooks included (their `helm.sh/hook` annotation says so), empty documents dropped."""
-    name = chart_name(chart)
-    out = _render(
-        name,
-        json.dumps(values, sort_keys=True, default=str),
-        namespace,
-        release or name,
-        manifests.kube_version(kube_version),
-        include_crds,
-        ",".join(sorted(api_versions)),
+    out = render_text(
+        chart,
+        values,
+        namespace=namespace,
+        release=release,
+        kube_version=kube_version,
+        include_crds=include_crds,
+        api_versions=api_versions,
     )
     return [copy.deepcopy(doc) for doc in _parse(out) if isinstance(doc, dict)]
 

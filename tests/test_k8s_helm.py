@@ -1,6 +1,5 @@
-"""The Helm harness (tests/helm.py, tests/charts/) and the first thing a real `helm install` checks:
-every release of every reference stack renders, with the exact chart, namespace, name and values the
-stack creates it with."""
+"""The Helm harness (tests/helm.py, tests/charts/): the packaged charts, the pinned Helm, what a render
+returns. That every release of every stack renders (and more) is test_k8s_rendered_releases.py."""
 
 from __future__ import annotations
 
@@ -61,23 +60,6 @@ def test_render_returns_hooks_and_pod_templates() -> None:
     assert helm.hook_phases(job) == {"pre-install", "pre-upgrade"}
     assert helm.pod_template(job)["spec"]["restartPolicy"] == "Never"  # type: ignore[index]
     assert helm.pod_template(helm.named(objs, "ServiceAccount", "argo-workflows-crd-install")) is None
-
-
-@pytest.mark.parametrize("stack", STACK_NAMES)
-def test_every_release_renders(stack: str) -> None:
-    """`helm install` renders the chart first: a chart's `fail` guard (K1: external-secrets refusing
-    `processPushSecret: false` with ClusterPushSecrets still on) stops the release, and everything that
-    depends on it."""
-    syn = synth_stack(stack)
-    failures = {}
-    for rel in syn.of_type(RELEASE):
-        try:
-            objs = helm.release_objects(rel.inputs, kube_version=syn.spec.cluster.kubernetes_version)
-        except helm.HelmError as exc:
-            failures[rel.name] = str(exc).splitlines()[0]
-            continue
-        assert objs or rel.name == "gateway-crds", f"{rel.name} renders nothing"
-    assert failures == {}
 
 
 def test_values_are_sent_as_given() -> None:

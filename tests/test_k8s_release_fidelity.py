@@ -1,13 +1,13 @@
-"""What the charts do with the platform's values, checked with a real Helm (deploy audit K1-K4): the
-charts render, the Argo CRD hook can work under the namespace's default-deny, the GPU Operator's
-exporter finds the platform's metric list, and no value the platform sets is dead or inert.
+"""What the charts do with the platform's values, checked with a real Helm (deploy audit K1-K3): the
+external-secrets chart renders with only the namespaced reconcilers, the Argo CRD hook can work under
+the namespace's default-deny, the GPU Operator's exporter finds the platform's metric list. K4 (no
+dead or inert values) is checked for every release in test_k8s_rendered_releases.py.
 
 Charts are the packaged upstream versions in tests/charts (charts.yaml), the versions the platform pins.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -121,79 +121,3 @@ def test_kserve_webhook_certificate_comes_from_cert_manager() -> None:
     webhook's certificate through cert-manager (the kserve release depends on cert-manager's)."""
     objs = render(synth_stack("aws-prod"), "kserve")
     assert helm.of_kind(objs, "Certificate") and helm.of_kind(objs, "Issuer")
-
-
-# --- K4: no dead or inert values ------------------------------------------------------------------------------
-
-# (release, values path, the value the platform used to set, why the chart renders the same without it),
-# checked on aws-prod unless STACK_OF names another stack
-INERT: list[tuple[str, tuple[str, ...], Any, str]] = [
-    ("argo-workflows", ("useDefaultArtifactRepo",), False, "not a key of the chart"),
-    ("argo-workflows", ("useStaticCredentials",), False, "read only inside the controller-wide artifactRepository"),
-    (
-        "argo-workflows",
-        ("controller", "workflowNamespaces"),
-        ["research", "recsys"],
-        "read only by the per-namespace ServiceAccount/Role templates, off (workflow.*.create: false)",
-    ),
-    ("argo-workflows", ("crds", "keep"), True, "annotates only the minimal CRD templates, not the full-CRD Job"),
-    (
-        "argo-workflows",
-        ("server", "clusterWorkflowTemplates", "enableEditing"),
-        False,
-        "read only with clusterWorkflowTemplates.enabled",
-    ),
-    ("kserve", ("kserve", "certManager", "enabled"), True, "`| default .Values.kserve.createSharedResources`"),
-    *[
-        (
-            "kube-prometheus-stack",
-            ("defaultRules", "rules", rule),
-            False,
-            "the rule group renders only with its component enabled, which the platform turns off",
-        )
-        for rule in (
-            "etcd",
-            "kubeControllerManager",
-            "kubeSchedulerAlerting",
-            "kubeSchedulerRecording",
-            "kubeProxy",
-            "windows",
-        )
-    ],
-    ("kube-prometheus-stack", ("grafana", "testFramework", "enabled"), False, "grafana 12.11 has no test templates"),
-    ("gpu-operator", ("operator", "defaultRuntime"), "containerd", "not a key of the chart (v26.7.0)"),
-    ("gateway-crds", ("crds", "gatewayAPI", "channel"), "standard", "read only with gatewayAPI.enabled (off on GKE)"),
-]
-STACK_OF = {"gpu-operator": kc.GPU_OPERATOR_STACK, "gateway-crds": "gcp-prod"}
-
-
-def _get(values: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(values, dict) or key not in values:
-            return None
-        values = values[key]
-    return values
-
-
-def _with(values: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    out = copy.deepcopy(values)
-    node = out
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-    return out
-
-
-@pytest.mark.parametrize("name", sorted({r for r, *_ in INERT}))
-def test_no_values_key_is_dead_or_inert(name: str) -> None:
-    """Each key below renders the same with or without it (shown here, with the platform's former
-    value injected), so setting it only pretends to configure something: the platform sets none."""
-    syn = kc.stack(STACK_OF.get(name, "aws-prod"))
-    values = release(syn, name)["values"]
-    rows = [(path, old, why) for r, path, old, why in INERT if r == name]
-    still_set = [".".join(path) for path, _, _ in rows if _get(values, path) is not None]
-    assert still_set == [], f"{name}: dead or inert values set: {still_set}"
-    injected = values
-    for path, old, _ in rows:
-        injected = _with(injected, path, old)
-    assert render(syn, name, injected) == render(syn, name), f"{name}: one of {[r[0] for r in rows]} is read"

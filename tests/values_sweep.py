@@ -1,14 +1,16 @@
-"""Which Helm values does a chart actually read? Mutate each leaf the platform sets, one at a time, and
-compare the render with a real Helm (tests/helm.py): a leaf whose mutation changes nothing is dead (not
-a key of the chart) or inert (read, but without effect given the other values).
+"""Which Helm values does a chart actually read? The slow, naive answer: mutate each leaf the platform
+sets, one at a time, and compare the render with a real Helm (tests/helm.py): a leaf whose mutation
+changes nothing is dead (not a key of the chart) or inert (read, but without effect given the other
+values).
 
-This is how the inert keys of deploy audit K4 were found (`test_no_values_key_is_dead_or_inert` keeps
-them out). It renders once per leaf (a few minutes per stack), so it is a tool, not a test:
+`test_k8s_rendered_releases.py` proves the same in CI with far fewer renders (tests/values_proof.py:
+markers in batches); this tool is its cross-check, one render per leaf (a few minutes per stack):
 
     .venv/bin/python -m tests.values_sweep aws-prod [release ...]
 
-A leaf can be legitimately unchanged (a value equal to what a `default` gives anyway, or one only a
-running controller reads at runtime); read the chart before removing it.
+It prints, per release, the leaves its mutation leaves unchanged, and every leaf on which the sweep
+and the proof disagree. A leaf can be legitimately unchanged (a value equal to what a `default` gives
+anyway, or one only a running controller reads at runtime); read the chart before removing it.
 """
 
 from __future__ import annotations
@@ -80,11 +82,13 @@ def unchanged_leaves(
 
 
 def main(argv: list[str]) -> int:
-    from tests import k8s_cluster
+    from tests import k8s_cluster, release_checks, values_proof
 
     stack, only = argv[0], set(argv[1:])
     syn = k8s_cluster.stack(stack)
     apis = frozenset(k8s_cluster.api_versions(syn))
+    proved = {r.name: r for r in release_checks.from_synthesis(stack, syn).releases}
+    disagree = 0
     for rel in syn.of_type(k8s_cluster.RELEASE):
         if only and rel.name not in only:
             continue
@@ -92,7 +96,13 @@ def main(argv: list[str]) -> int:
         print(f"{stack} {rel.name}: {len(found)} unchanged")
         for path, value in found:
             print(f"    {path} = {json.dumps(value)[:80]}")
-    return 0
+        proof = {values_proof.dotted(p) for p in release_checks.proof(proved[rel.name]).unread}
+        for path in sorted(proof ^ {p for p, _ in found}):
+            disagree += 1
+            side = "the proof" if path in proof else "the sweep"
+            print(f"    DISAGREE {path}: only {side} finds it unread")
+    print(f"{stack}: the sweep and the proof disagree on {disagree} leaves")
+    return 1 if disagree else 0
 
 
 if __name__ == "__main__":
