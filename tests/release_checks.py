@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from infra import manifests
 from infra.synth import Synthesis
 from tests import helm, pod_security, values_proof
 from tests import k8s_cluster as kc
@@ -85,8 +86,8 @@ class Release:
 @cache
 def objects(release: Release) -> tuple[dict[str, Any], ...]:
     """What the release installs (hooks and CRDs included), each with its namespace. Raises helm.HelmError."""
-    docs = yaml.load_all(release.text(), Loader=helm._Loader)  # the harness's loader (YAML 1.1 + '=')
-    return tuple(_namespaced(d, release.namespace) for d in docs if isinstance(d, dict))
+    docs = manifests.parse(release.text())  # the product's loader (YAML 1.1 + '='), empty documents dropped
+    return tuple(_namespaced(d, release.namespace) for d in docs)
 
 
 def _namespaced(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -325,7 +326,7 @@ def _package_file(chart: str, arg: str) -> str | None:
 
 def _manifests(text: str) -> list[dict[str, Any]]:
     try:
-        docs = list(yaml.load_all(text, Loader=helm._Loader))
+        docs = manifests.parse(text)
     except yaml.YAMLError:
         return []
     return [d for d in docs if isinstance(d, dict) and "apiVersion" in d and "kind" in d]

@@ -75,7 +75,7 @@ def test_the_proof_finds_what_the_chart_reads_and_what_it_does_not() -> None:
 def test_a_refused_batch_is_bisected_to_the_leaf_that_cannot_carry_a_marker() -> None:
     def semver(values: Mapping[str, Any]) -> str:
         if not str(values["image"]["tag"]).startswith("v"):  # a `semverCompare` on the tag
-            raise helm.HelmError("helm template x: image.tag: not a version")
+            raise helm.HelmError("x", "image.tag: not a version")
         return chart(values)
 
     proof = prove(VALUES, semver)
@@ -105,7 +105,7 @@ def test_a_values_schema_names_the_refused_paths() -> None:
     def schema(values: Mapping[str, Any]) -> str:
         calls.append(values)
         if values["pdb"]["enabled"] is not True and not isinstance(values["pdb"]["enabled"], bool):
-            raise helm.HelmError("values don't meet ...:\nx:\n- at '/pdb/enabled': got string, want boolean")
+            raise helm.HelmError("x", "values don't meet ...:\nx:\n- at '/pdb/enabled': got string, want boolean")
         return chart(values)
 
     proof = prove(VALUES, schema, check_determinism=False)
