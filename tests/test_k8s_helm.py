@@ -11,7 +11,7 @@ import yaml
 
 from components.k8s import base
 from tests import helm
-from tests.conftest import STACK_NAMES, synth_stack
+from tests.conftest import STACK_NAMES
 from tests.k8s_cluster import GPU_OPERATOR_STACK, RELEASE
 from tests.k8s_cluster import stack as k8s_stack
 
